@@ -1,0 +1,35 @@
+"""Small, real media generated at start: nothing binary is committed."""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import wave
+
+
+def wav_bytes(seconds: float = 2.0, freq: float = 440.0, rate: int = 16000) -> bytes:
+    """A mono 16-bit PCM WAV tone."""
+    frames = int(seconds * rate)
+    samples = b"".join(
+        struct.pack("<h", int(12000 * math.sin(2 * math.pi * freq * i / rate))) for i in range(frames)
+    )
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples)
+    return out.getvalue()
+
+
+def mp4_standin(size: int = 64 * 1024) -> bytes:
+    """A stand-in video file: an ISO-BMFF `ftyp` box and an `mdat` box of filler.
+
+    It is typed and named as MP4 (what the partner checks); no video encoder is needed here.
+    """
+    ftyp = b"isom" + struct.pack(">I", 512) + b"isomiso2avc1mp41"
+    ftyp_box = struct.pack(">I", 8 + len(ftyp)) + b"ftyp" + ftyp
+    payload = bytes((i * 31 + 7) % 251 for i in range(size))
+    mdat_box = struct.pack(">I", 8 + len(payload)) + b"mdat" + payload
+    return ftyp_box + mdat_box

@@ -1,0 +1,35 @@
+"""Keep secrets out of logs, whatever a library decides to print."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from django.conf import settings
+
+# A presigned URL's query (signature, credential, token) and bearer tokens.
+_PATTERNS = [
+    (re.compile(r"(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s\"'<>]+", re.I), r"\1[redacted]"),
+    (re.compile(r"(Signature=|AWSAccessKeyId=|x-goog-signature=)[^&\s\"'<>]+", re.I), r"\1[redacted]"),
+    (re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I), r"\1[redacted]"),
+]
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    token = getattr(settings, "DESCRIPT_API_TOKEN", "") if settings.configured else ""
+    if token and len(token) >= 6:
+        text = text.replace(token, "[redacted]")
+    return text
+
+
+class RedactSecretsFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True

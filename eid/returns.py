@@ -1,0 +1,175 @@
+"""The way back: read a Descript share page and decide where its edit belongs.
+
+`preview` fetches and classifies without writing anything (the landing page shows it);
+`confirm` writes the ReturnedExport once per (user, share) and nudges the worker.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.db import IntegrityError, transaction
+from django.dispatch import receiver
+from django.utils import timezone
+
+from partner_site.library.models import Recording
+
+from . import netsafe, sharepage
+from .models import ReturnedExport
+
+log = logging.getLogger(__name__)
+
+PAGE_MAX_BYTES = 2_000_000
+PAGE_TIMEOUT = 10.0
+_UUIDISH = re.compile(r"^[0-9a-fA-F-]{32,36}$")
+
+
+class ReturnRefused(Exception):
+    """A share link we will not (or cannot) take. `reason` is for the user; `status` for HTTP."""
+
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+def _origins(values) -> frozenset[str]:
+    return frozenset(v.rstrip("/").lower() for v in values)
+
+
+@functools.lru_cache(maxsize=1)
+def share_policy() -> netsafe.FetchPolicy:
+    hosts = {h.lower() for h in settings.DESCRIPT_SHARE_HOSTS}
+    origins = _origins(settings.DESCRIPT_SANDBOX_ORIGINS)
+    hosts |= {urlsplit(o).hostname for o in origins if urlsplit(o).hostname}
+    return netsafe.FetchPolicy(
+        allowed_hosts=frozenset(hosts),
+        dev_origins=origins,
+        max_bytes=PAGE_MAX_BYTES,
+        timeout=PAGE_TIMEOUT,
+        allowed_content_types=("text/html", "application/xhtml+xml"),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def media_policy() -> netsafe.FetchPolicy:
+    """Media and caption links: any public https host (Descript serves them from CDNs)."""
+    return netsafe.FetchPolicy(
+        allowed_hosts=frozenset(),
+        dev_origins=_origins(settings.DESCRIPT_SANDBOX_ORIGINS),
+        max_bytes=settings.EID_EXPORT_MAX_MEDIA_BYTES,
+        timeout=60.0,
+    )
+
+
+@receiver(setting_changed)
+def _reset_policies(setting: str, **kwargs) -> None:
+    if setting in ("DESCRIPT_SHARE_HOSTS", "DESCRIPT_SANDBOX_ORIGINS", "EID_EXPORT_MAX_MEDIA_BYTES"):
+        share_policy.cache_clear()
+        media_policy.cache_clear()
+
+
+def clean_share_url(raw: str) -> tuple[str, str]:
+    """Validate a share link; return (canonical url without query or fragment, share id)."""
+    raw = (raw or "").strip()
+    if not raw:
+        raise ReturnRefused("No Descript share link was given.")
+    try:
+        parts = netsafe.check_url(raw, share_policy(), path_pattern=sharepage.SHARE_PATH)
+    except netsafe.UnsafeURL as exc:
+        raise ReturnRefused(exc.reason) from None
+    share_id = sharepage.share_id_from_path(parts.path)
+    canonical = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+    return canonical, share_id
+
+
+@dataclass(frozen=True)
+class Preview:
+    share_url: str
+    share_id: str
+    title: str
+    tags: sharepage.ShareTags
+    match: str
+    recording: Recording | None
+
+
+def classify(user, tags: sharepage.ShareTags, drive_id: str) -> tuple[str, Recording | None]:
+    """Where does this edit go? Only ever onto a recording of `user`."""
+    M = ReturnedExport.Match
+    if not tags.partner and not tags.source:
+        return M.NO_TAGS, None
+    if not drive_id or (tags.partner or "").lower() != drive_id.lower():
+        return M.OTHER_PARTNER, None
+    source = (tags.source or "").strip()
+    if not _UUIDISH.match(source):
+        return M.UNKNOWN_SOURCE, None
+    recording = Recording.objects.filter(source_id=source).select_related("owner").first()
+    if recording is None:
+        return M.UNKNOWN_SOURCE, None
+    if recording.owner_id != user.pk:
+        # Someone else's recording: say nothing about it to this user; operators see the match.
+        log.warning("returned export: user %s sent a share page whose source is another user's recording", user.pk)
+        return M.FOREIGN_SOURCE, None
+    return M.OWN_SOURCE, recording
+
+
+def preview(user, raw_url: str, title_hint: str = "") -> Preview:
+    share_url, share_id = clean_share_url(raw_url)
+    try:
+        page = netsafe.fetch(share_url, share_policy(), path_pattern=sharepage.SHARE_PATH)
+    except netsafe.UnsafeURL as exc:
+        raise ReturnRefused(exc.reason) from None
+    except netsafe.FetchError as exc:
+        status = 502 if exc.kind in ("bad_status", "connection", "timeout") else 422
+        if exc.kind == "bad_status" and exc.status == 404:
+            raise ReturnRefused("That Descript page does not exist (or is not public).", 404) from None
+        raise ReturnRefused(exc.reason, status) from None
+    if page.status != 200:
+        raise ReturnRefused("Descript did not return the page.", 502)
+    try:
+        tags = sharepage.parse_share_page(sharepage.decode_page(page.body, page.content_type))
+    except sharepage.ShareTagError as exc:
+        raise ReturnRefused(exc.reason, 422) from None
+    if not (tags.audio or tags.video):
+        raise ReturnRefused("That Descript page has no audio or video to bring back.", 422)
+    match, recording = classify(user, tags, settings.DESCRIPT_PARTNER_DRIVE_ID)
+    title = (title_hint or tags.title or "Edited in Descript").strip()[:300]
+    return Preview(share_url, share_id, title, tags, match, recording)
+
+
+def confirm(user, preview_: Preview) -> tuple[ReturnedExport, bool]:
+    """Create the import once per (user, share); a second confirm finds the first."""
+    tags = preview_.tags
+    links = {k: v for k, v in {
+        "audio": tags.audio, "video": tags.video, "subtitles": tags.subtitles, "transcript": tags.transcript,
+    }.items() if v}
+    now = timezone.now()
+    defaults = dict(
+        share_url=preview_.share_url,
+        title=preview_.title,
+        match=preview_.match,
+        partner_tag=(tags.partner or "")[:200],
+        source_tag=(tags.source or "")[:200],
+        recording=preview_.recording,
+        media_links=links,
+        next_check_at=now,
+        waiting_since=now,
+    )
+    try:
+        with transaction.atomic():
+            export, created = ReturnedExport.objects.get_or_create(
+                user=user, share_id=preview_.share_id, defaults=defaults
+            )
+    except IntegrityError:
+        export, created = ReturnedExport.objects.get(user=user, share_id=preview_.share_id), False
+    if created:
+        from .tasks import enqueue_advance
+
+        transaction.on_commit(lambda: enqueue_advance(export.pk))
+    return export, created

@@ -1,0 +1,23 @@
+"""Background work on the Django Tasks API. A task is only a nudge: eid.ingest does the work."""
+
+from __future__ import annotations
+
+import logging
+
+from django_tasks import task
+
+log = logging.getLogger(__name__)
+
+
+@task()
+def advance_export(export_id: str) -> None:
+    from .ingest import advance
+
+    step = advance(export_id)
+    if step.run_again_at is not None:
+        enqueue_advance(export_id, run_after=step.run_again_at)
+
+
+def enqueue_advance(export_id, *, run_after=None) -> None:
+    task_ = advance_export.using(run_after=run_after) if run_after is not None else advance_export
+    task_.enqueue(str(export_id))

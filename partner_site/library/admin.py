@@ -1,0 +1,34 @@
+from django.contrib import admin
+
+from .models import MediaFile, Recording, RecordingVersion, VersionAsset
+
+
+class MediaFileInline(admin.TabularInline):
+    model = MediaFile
+    extra = 0
+
+
+class VersionInline(admin.TabularInline):
+    model = RecordingVersion
+    extra = 0
+    readonly_fields = ("number", "title", "duration_seconds", "created_at")
+    can_delete = False
+
+
+@admin.register(Recording)
+class RecordingAdmin(admin.ModelAdmin):
+    list_display = ("title", "owner", "source_id", "created_at")
+    search_fields = ("title", "owner__username", "source_id")
+    readonly_fields = ("source_id",)
+    inlines = [MediaFileInline, VersionInline]
+
+
+class AssetInline(admin.TabularInline):
+    model = VersionAsset
+    extra = 0
+
+
+@admin.register(RecordingVersion)
+class RecordingVersionAdmin(admin.ModelAdmin):
+    list_display = ("recording", "number", "title", "created_at")
+    inlines = [AssetInline]

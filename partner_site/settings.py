@@ -1,0 +1,170 @@
+"""Settings for the partner site, read from the environment (django-environ).
+
+Every name here is one operators and scripts rely on; defaults are embedded so that a fresh
+clone runs on SQLite with nothing configured. Production sets DEBUG=False, SECRET_KEY,
+ALLOWED_HOSTS, DATABASE_URL, the Descript token and drive id, and the bucket.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="insecure-dev-key-change-me-0123456789abcdefghijklmnop")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_tasks",
+    "django_tasks_db",
+    "partner_site.library",
+    "eid",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "partner_site.urls"
+WSGI_APPLICATION = "partner_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "eid.context_processors.descript",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Parallel clicks and a worker share one file: WAL lets readers run beside the writer,
+    # IMMEDIATE takes the write lock up front (no upgrade deadlocks), and the busy timeout
+    # makes a writer wait instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+    )
+    # A file-backed test database, so that a worker process can see what the tests wrote.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+
+TASKS = {"default": {"BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+# --- Descript -------------------------------------------------------------------------------
+DESCRIPT_API_BASE = env.str("DESCRIPT_API_BASE", default="https://descriptapi.com/v1").rstrip("/")
+DESCRIPT_API_TOKEN = env.str("DESCRIPT_API_TOKEN", default="")
+DESCRIPT_PARTNER_DRIVE_ID = env.str("DESCRIPT_PARTNER_DRIVE_ID", default="")
+DESCRIPT_HELP_URL = env.str(
+    "DESCRIPT_HELP_URL",
+    default="https://help.descript.com/hc/en-us/articles/10164098416909-Supported-file-types",
+)
+# Time budget for one click's call to Descript, waits for Retry-After included.
+DESCRIPT_CLICK_BUDGET_SECONDS = env.float("DESCRIPT_CLICK_BUDGET_SECONDS", default=10.0)
+DESCRIPT_CONNECT_TIMEOUT = env.float("DESCRIPT_CONNECT_TIMEOUT", default=3.0)
+DESCRIPT_READ_TIMEOUT = env.float("DESCRIPT_READ_TIMEOUT", default=8.0)
+# Hosts whose share pages may come back to us.
+DESCRIPT_SHARE_HOSTS = env.list("DESCRIPT_SHARE_HOSTS", default=["share.descript.com"])
+# Origins of the offline Descript sandbox (e.g. http://127.0.0.1:8001): trusted over plain
+# http on a loopback address, for import links and share pages. Set only by `make demo` and the
+# tests; production leaves it empty, and a system check warns when it is set without DEBUG.
+DESCRIPT_SANDBOX_ORIGINS = env.list("DESCRIPT_SANDBOX_ORIGINS", default=[])
+
+# --- Storage --------------------------------------------------------------------------------
+AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="recordings")
+AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="us-east-1")
+AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="") or None
+AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="") or None
+EID_PRESIGN_TTL_SECONDS = env.int("EID_PRESIGN_TTL_SECONDS", default=172800)
+# The library's own download links are short-lived: they are for the person clicking now.
+LIBRARY_DOWNLOAD_TTL_SECONDS = env.int("LIBRARY_DOWNLOAD_TTL_SECONDS", default=900)
+
+# --- The way back ---------------------------------------------------------------------------
+EID_EXPORT_POLL_SECONDS = env.float("EID_EXPORT_POLL_SECONDS", default=45.0)
+EID_EXPORT_GIVE_UP_SECONDS = env.float("EID_EXPORT_GIVE_UP_SECONDS", default=3 * 3600.0)
+EID_EXPORT_STALE_SECONDS = env.float("EID_EXPORT_STALE_SECONDS", default=120.0)
+EID_EXPORT_MAX_MEDIA_BYTES = env.int("EID_EXPORT_MAX_MEDIA_BYTES", default=20 * 1024**3)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "eid.logging.RedactSecretsFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+    },
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # urllib3 logs full request lines at DEBUG, presigned query strings included.
+        "urllib3": {"level": "WARNING"},
+        "botocore": {"level": "WARNING"},
+    },
+}
+CSRF_FAILURE_VIEW = "eid.views.csrf_failure"

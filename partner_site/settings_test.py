@@ -1,0 +1,47 @@
+"""Test settings: the base settings pointed at the in-process moto server and Descript sandbox.
+
+Ports are picked here, once per test run, and the conftest starts the servers on them. The
+sandbox's origin is trusted here (and in `make demo`), never in the base settings.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from .settings import *  # noqa: F403
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+TEST_S3_PORT = int(os.environ.get("TEST_S3_PORT") or _free_port())
+TEST_SANDBOX_PORT = int(os.environ.get("TEST_SANDBOX_PORT") or _free_port())
+os.environ["TEST_S3_PORT"], os.environ["TEST_SANDBOX_PORT"] = str(TEST_S3_PORT), str(TEST_SANDBOX_PORT)
+SANDBOX_ORIGIN = f"http://127.0.0.1:{TEST_SANDBOX_PORT}"
+
+SECRET_KEY = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+
+DESCRIPT_API_BASE = f"{SANDBOX_ORIGIN}/v1"
+DESCRIPT_API_TOKEN = "sandbox-token-tests-7Hq2LmZ9"
+DESCRIPT_PARTNER_DRIVE_ID = "9121bf3a-60fe-4a31-ad59-ed32df610cc3"
+DESCRIPT_SANDBOX_ORIGINS = [SANDBOX_ORIGIN]
+DESCRIPT_HELP_URL = "https://help.example.test/edit-in-descript"
+DESCRIPT_CLICK_BUDGET_SECONDS = 4.0
+DESCRIPT_READ_TIMEOUT = 2.0
+
+AWS_S3_ENDPOINT_URL = f"http://127.0.0.1:{TEST_S3_PORT}"
+AWS_ACCESS_KEY_ID = "testing"
+AWS_SECRET_ACCESS_KEY = "testing-secret"
+AWS_STORAGE_BUCKET_NAME = "recordings-test"
+
+EID_EXPORT_POLL_SECONDS = 0.3
+EID_EXPORT_STALE_SECONDS = 3.0
+

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from partner_site.library import views as library_views
+
+urlpatterns = [
+    path("", library_views.library, name="library"),
+    path("recordings/<int:recording_id>/", library_views.recording_detail, name="recording"),
+    path("files/<int:file_id>/download/", library_views.download_file, name="download_file"),
+    path("assets/<int:asset_id>/download/", library_views.download_asset, name="download_asset"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("descript/", include("eid.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "partner_site.library.views.not_found"
+handler500 = "partner_site.library.views.server_error"

@@ -1,0 +1,149 @@
+"""Real peers for the suite: moto's S3 server and the Descript sandbox, over real HTTP.
+
+Both run in this process on the ports settings_test picked; tests reset the sandbox's state
+and faults before each test. Nothing here patches the project's own functions.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=settings.TEST_S3_PORT, verbose=False)
+    server.start()
+    from eid import storage
+
+    storage.s3_client().create_bucket(Bucket=settings.AWS_STORAGE_BUCKET_NAME)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    from sandbox.app import SandboxConfig
+    from sandbox.server import SandboxServer
+
+    config = SandboxConfig(
+        api_token=settings.DESCRIPT_API_TOKEN,
+        drive_id=settings.DESCRIPT_PARTNER_DRIVE_ID,
+        partner_import_url="http://testserver/descript/import/new",
+        render_seconds=0.0,
+    )
+    server = SandboxServer(config, port=settings.TEST_SANDBOX_PORT).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server, s3_server):
+    """The sandbox app, fresh for each test (no faults, no imports, no shares)."""
+    sandbox_server.app.reset()
+    sandbox_server.config.render_seconds = 0.0
+    yield sandbox_server.app
+    sandbox_server.app.reset()
+
+
+@pytest.fixture
+def s3(s3_server):
+    from eid import storage
+
+    return storage.s3_client()
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", password="alice-pass-1234")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", password="bob-pass-1234")
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def make_recording(s3):
+    """Upload objects and register a recording: files are (key, bytes, content_type[, name, offset])."""
+    from partner_site.library.models import MediaFile, Recording
+
+    def make(owner, title="A recording", mix=None, tracks=()):
+        recording = Recording.objects.create(owner=owner, title=title)
+        if mix:
+            key, data, ctype = mix
+            if data is not None:
+                s3.put_object(Bucket=settings.AWS_STORAGE_BUCKET_NAME, Key=key, Body=data, ContentType=ctype)
+            MediaFile.objects.create(recording=recording, role="mix", key=key)
+        for position, (key, data, ctype, name, offset) in enumerate(tracks):
+            if data is not None:
+                s3.put_object(Bucket=settings.AWS_STORAGE_BUCKET_NAME, Key=key, Body=data, ContentType=ctype)
+            MediaFile.objects.create(recording=recording, role="track", key=key, name=name,
+                                     start_offset=offset, position=position)
+        return recording
+
+    return make
+
+
+def test_database_url() -> str:
+    """DATABASE_URL for a subprocess that must see the test database."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or "postgres"
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    return f"postgres://{user}@{host}:{port}/{db['NAME']}"
+
+
+test_database_url.__test__ = False  # a helper, not a test
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "partner_site.settings_test",
+        "DATABASE_URL": test_database_url(),
+        "TEST_S3_PORT": str(settings.TEST_S3_PORT),
+        "TEST_SANDBOX_PORT": str(settings.TEST_SANDBOX_PORT),
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra)
+    return env
+
+
+def start_worker(log_path: Path | None = None) -> subprocess.Popen:
+    """A real task worker (django-tasks-db's db_worker) in its own process."""
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "db_worker", "--interval", "0.1", "--no-startup-delay"],
+        cwd=ROOT, env=subprocess_env(), stdout=out, stderr=subprocess.STDOUT,
+    )
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
