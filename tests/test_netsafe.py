@@ -1,0 +1,777 @@
+"""eid.netsafe against real sockets: local HTTP servers in threads, no mocked transport.
+
+The local servers are dev origins of the policy under test (that is what the sandbox is);
+everything else must be refused before a byte is sent, which the listeners here can see.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from eid import netsafe
+from eid.netsafe import FetchError, FetchPolicy, UnsafeURL, check_url, fetch, open_stream
+from eid.sharepage import SHARE_PATH
+
+SHARE_HOSTS = frozenset({"share.descript.com"})
+PUBLIC_IP = "93.184.216.34"
+
+
+# --------------------------------------------------------------------------------------------
+# Local peers
+# --------------------------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        server: LocalServer = self.server  # type: ignore[assignment]
+        server.requests.append((self.path, dict(self.headers)))
+        route = server.routes.get(urlsplit(self.path).path)
+        if route is None:
+            send(self, 404, b"not here", "text/plain")
+            return
+        try:
+            route(self)
+        except (BrokenPipeError, ConnectionResetError):
+            server.aborted.set()  # the client hung up on us, as it should for oversized bodies
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class LocalServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # a handler still dripping must not hold up teardown
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.routes: dict[str, Callable[[BaseHTTPRequestHandler], None]] = {}
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.aborted = threading.Event()
+        self.sent = 0
+        self.origin = f"http://127.0.0.1:{self.server_address[1]}"
+        self.port = self.server_address[1]
+
+    def url(self, path: str) -> str:
+        return self.origin + path
+
+
+def send(handler: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str = "text/html; charset=utf-8",
+         headers: dict[str, str] | None = None) -> None:
+    handler.send_response(status)
+    handler.send_header("Content-Type", ctype)
+    handler.send_header("Content-Length", str(len(body)))
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def redirect_to(location: str, status: int = 302) -> Callable[[BaseHTTPRequestHandler], None]:
+    return lambda h: send(h, status, b"", headers={"Location": location})
+
+
+def page(body: bytes = b"<html><head><title>ok</title></head></html>", ctype: str = "text/html; charset=utf-8"):
+    return lambda h: send(h, 200, body, ctype)
+
+
+@pytest.fixture
+def servers() -> Iterator[Callable[[], LocalServer]]:
+    started: list[LocalServer] = []
+
+    def start() -> LocalServer:
+        server = LocalServer()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def server(servers) -> LocalServer:
+    return servers()
+
+
+class Listener:
+    """A bare TCP listener: counts connections and the bytes any client sent."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.received = b""
+        self._stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.sock.settimeout(0.05)
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.connections += 1
+            conn.settimeout(0.5)
+            try:
+                while data := conn.recv(4096):
+                    self.received += data
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    def close(self) -> None:
+        self._stop = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    lst = Listener()
+    yield lst
+    lst.close()
+
+
+def dev_policy(*servers: LocalServer, **kwargs) -> FetchPolicy:
+    kwargs.setdefault("allowed_hosts", SHARE_HOSTS)
+    kwargs.setdefault("timeout", 5.0)
+    return FetchPolicy(dev_origins=frozenset(s.origin for s in servers), **kwargs)
+
+
+@pytest.fixture
+def public_dns(monkeypatch) -> list[str]:
+    """Every name resolves to a public address (the sandbox has no outside DNS). Records look-ups,
+    so a test can show a refusal came from the rules and not from DNS."""
+    looked_up: list[str] = []
+    real = socket.getaddrinfo
+
+    def fake(host, port, *args, **kwargs):
+        try:
+            ipaddress.ip_address(host)
+            return real(host, port, *args, **kwargs)  # a literal (a local server): no DNS involved
+        except ValueError:
+            pass
+        looked_up.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (PUBLIC_IP, port or 443))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    return looked_up
+
+
+# --------------------------------------------------------------------------------------------
+# check_url: refused without fetching
+# --------------------------------------------------------------------------------------------
+
+REFUSED = [
+    "http://share.descript.com/view/JNWta1T8TKX",
+    "ftp://share.descript.com/view/JNWta1T8TKX",
+    "javascript:alert(1)",
+    "https://127.0.0.1/view/x",
+    "https://localhost/view/x",
+    "https://[::1]/",
+    "https://[::ffff:127.0.0.1]/",
+    "https://[::ffff:7f00:1]/view/x",
+    "https://2130706433/",
+    "https://0x7f000001/",
+    "https://0177.0.0.1/",
+    "https://127.1/",
+    "https://0/",
+    "https://169.254.169.254/latest/meta-data",
+    "https://10.0.0.1/",
+    "https://192.168.1.1/",
+    "https://share.descript.com@evil.example/view/x",
+    "https://user:pw@share.descript.com/view/x",
+    "https://share.descript.com\\@evil.example/view/x",
+    "https://share.descript.com:8443/view/x",
+    "https://share.descript.com:80/view/x",
+    "https://evil.example/view/x",
+    "https://share.descript.com.evil.example/view/x",
+    "https://share.descript.com/embed/x",
+    "https://share.descript.com/admin",
+    "https://share.descript.com/view/../admin",
+    "https://share.descript.com/view/a%2F..%2Fadmin",
+    "https://share.descript.com/view/" + "a" * 65,
+    "https://share.descript.com/view/x\r\nX-Injected: 1",
+    "https://share.descript.com/view/x\n/",
+    "https://share.descript.com/view/ x",
+    "https:///view/x",
+    "",
+]
+
+
+@pytest.mark.parametrize("url", REFUSED)
+def test_share_links_refused_by_the_rules_alone(url, public_dns):
+    with pytest.raises(UnsafeURL) as err:
+        check_url(url, FetchPolicy(allowed_hosts=SHARE_HOSTS), path_pattern=SHARE_PATH)
+    assert err.value.reason and err.value.reason.endswith(".")
+    # Even with DNS answering "public" for every name, these never needed a look-up.
+    assert public_dns == []
+
+
+@pytest.mark.parametrize("url", [
+    "https://127.0.0.1/view/x",
+    "https://localhost/view/x",
+    "https://foo.localhost/view/x",
+    "https://[::1]/",
+    "https://[::ffff:127.0.0.1]/",
+    "https://[::]/",
+    "https://[fe80::1]/",
+    "https://[fd00::1]/",
+    "https://[64:ff9b::7f00:1]/",  # NAT64 wrapping of 127.0.0.1
+    "https://[2002:7f00:1::]/",  # 6to4 wrapping of 127.0.0.1
+    "https://2130706433/",
+    "https://0x7f000001/",
+    "https://0177.0.0.1/",
+    "https://127.1/",
+    "https://0.0.0.0/",
+    "https://169.254.169.254/latest/meta-data",
+    "https://10.0.0.1/",
+    "https://10.1/",
+    "https://172.16.0.1/",
+    "https://192.168.1.1/",
+    "https://100.64.0.1/",  # carrier-grade NAT
+    "https://224.0.0.1/",
+    "https://255.255.255.255/",
+])
+def test_private_literals_refused_even_when_any_host_is_allowed(url, public_dns):
+    with pytest.raises(UnsafeURL) as err:
+        check_url(url, FetchPolicy(allowed_hosts=None))
+    assert err.value.reason == "That address is private."
+    assert public_dns == []
+
+
+@pytest.mark.parametrize("url", ["https://1.2.3.4.5/", "https://256.0.0.1/", "https://0x100000000/", "https://09.0.0.1/",
+                                 "https://example.123/", "https://[::1/", "https://exa mple.com/"])
+def test_malformed_hosts_refused(url, public_dns):
+    with pytest.raises(UnsafeURL):
+        check_url(url, FetchPolicy(allowed_hosts=None))
+    assert public_dns == []
+
+
+def test_refusal_reasons_are_plain_words(public_dns):
+    policy = FetchPolicy(allowed_hosts=SHARE_HOSTS)
+    cases = {
+        "http://share.descript.com/view/x": "Only https links are accepted.",
+        "https://evil.example/view/x?sig=SECRET": "That link is not on share.descript.com.",
+        "https://share.descript.com:8443/view/x": "Only links on the standard https port are accepted.",
+        "https://user:pw@share.descript.com/view/x": "Links with a user name or password are not accepted.",
+        "https://share.descript.com/view/" + "x" * 2100: "That link is too long.",
+    }
+    for url, reason in cases.items():
+        with pytest.raises(UnsafeURL) as err:
+            check_url(url, policy)
+        assert err.value.reason == reason
+        assert str(err.value) == reason
+    with pytest.raises(UnsafeURL) as err:
+        check_url("https://a.example/x", FetchPolicy(allowed_hosts={"a.test", "b.test"}))
+    assert err.value.reason == "That link is not on a.test or b.test."
+
+
+def test_name_resolving_to_localhost_is_private():
+    # Real resolution of "localhost" through /etc/hosts, no patching.
+    with pytest.raises(UnsafeURL) as err:
+        netsafe._resolve_public("localhost", 443)
+    assert err.value.reason == "That address is private."
+
+
+@pytest.mark.parametrize("answers", [
+    ["10.0.0.5"],
+    ["127.0.0.1"],
+    [PUBLIC_IP, "192.168.0.10"],  # one private answer is enough: the connection may pick it
+    ["::1"],
+    ["::ffff:10.0.0.1"],
+    ["169.254.169.254"],
+])
+def test_name_resolving_to_a_private_address_is_refused(monkeypatch, answers):
+    def fake(host, port, *args, **kwargs):
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+                for a in answers]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    with pytest.raises(UnsafeURL) as err:
+        check_url("https://share.descript.com/view/JNWta1T8TKX", FetchPolicy(allowed_hosts=SHARE_HOSTS),
+                  path_pattern=SHARE_PATH)
+    assert err.value.reason == "That address is private."
+
+
+def test_name_that_does_not_resolve(monkeypatch):
+    def fake(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    with pytest.raises(UnsafeURL) as err:
+        check_url("https://share.descript.com/view/JNWta1T8TKX", FetchPolicy(allowed_hosts=SHARE_HOSTS))
+    assert err.value.reason == "That address cannot be found."
+
+
+@pytest.mark.parametrize("url, netloc, path", [
+    ("https://share.descript.com/view/JNWta1T8TKX", "share.descript.com", "/view/JNWta1T8TKX"),
+    ("https://share.descript.com/view/a50ffa05-0d1b-4b53-9b0c-6a3e8e6f8e11", "share.descript.com",
+     "/view/a50ffa05-0d1b-4b53-9b0c-6a3e8e6f8e11"),
+    ("https://share.descript.com/view/JNW_ta-1/", "share.descript.com", "/view/JNW_ta-1/"),
+    ("  https://SHARE.Descript.com./view/JNWta1T8TKX#frag  ", "share.descript.com", "/view/JNWta1T8TKX"),
+    ("HTTPS://share.descript.com:443/view/JNWta1T8TKX", "share.descript.com", "/view/JNWta1T8TKX"),
+    ("https://\uff53hare.descript.com/view/JNWta1T8TKX", "share.descript.com", "/view/JNWta1T8TKX"),  # fullwidth s
+])
+def test_good_share_links_are_normalised(url, netloc, path, public_dns):
+    parts = check_url(url, FetchPolicy(allowed_hosts=SHARE_HOSTS), path_pattern=SHARE_PATH)
+    assert (parts.scheme, parts.netloc, parts.path, parts.fragment) == ("https", netloc, path, "")
+    assert public_dns == ["share.descript.com"]
+
+
+def test_any_public_host_for_media_links(public_dns):
+    policy = FetchPolicy(allowed_hosts=None)
+    parts = check_url("https://cdn.b\u00fccher.example/a/b.mp4?X-Amz-Signature=abc", policy)
+    assert parts.netloc == "cdn.xn--bcher-kva.example"
+    assert parts.query == "X-Amz-Signature=abc"
+    # A public IP literal is allowed when no host list applies, and written the plain way.
+    assert check_url("https://0x5db8d822/x", policy).netloc == PUBLIC_IP
+    assert check_url("https://[2606:4700:4700::1111]/x", policy).netloc == "[2606:4700:4700::1111]"
+
+
+def test_dev_origin_must_match_exactly(public_dns):
+    policy = FetchPolicy(allowed_hosts=SHARE_HOSTS, dev_origins=frozenset({"http://127.0.0.1:8001/"}))
+    parts = check_url("http://127.0.0.1:8001/view/JNWta1T8TKX", policy, path_pattern=SHARE_PATH)
+    assert parts.geturl() == "http://127.0.0.1:8001/view/JNWta1T8TKX"
+    for url in ["http://localhost:8001/view/x", "https://127.0.0.1:8001/view/x", "http://127.0.0.1:8002/view/x",
+                "http://127.0.0.1/view/x", "http://u:p@127.0.0.1:8001/view/x"]:
+        with pytest.raises(UnsafeURL):
+            check_url(url, policy, path_pattern=SHARE_PATH)
+    with pytest.raises(UnsafeURL):  # the path rule still applies on a dev origin
+        check_url("http://127.0.0.1:8001/admin", policy, path_pattern=SHARE_PATH)
+    assert public_dns == []
+
+
+def test_policy_is_normalised_and_hashable():
+    a = FetchPolicy(allowed_hosts={"Share.Descript.com."}, dev_origins=["HTTP://127.0.0.1:8001/"])
+    b = FetchPolicy(allowed_hosts=frozenset({"share.descript.com"}), dev_origins=frozenset({"http://127.0.0.1:8001"}))
+    assert a == b and hash(a) == hash(b)
+    assert a.allowed_hosts == frozenset({"share.descript.com"})
+    assert FetchPolicy(allowed_hosts=None).allowed_hosts == frozenset()
+    with pytest.raises(ValueError):
+        FetchPolicy(allowed_hosts=None, dev_origins={"http://127.0.0.1:8001/path"})
+
+
+# --------------------------------------------------------------------------------------------
+# fetch against live local servers
+# --------------------------------------------------------------------------------------------
+
+
+def test_fetch_returns_the_page(server):
+    body = b"<html><head><meta property='descript:partner' content='p'></head></html>"
+    server.routes["/view/abc"] = page(body)
+    result = fetch(server.url("/view/abc?x=1"), dev_policy(server, allowed_content_types=("text/html",)),
+                   path_pattern=SHARE_PATH)
+    assert result.status == 200
+    assert result.body == body
+    assert result.content_type == "text/html; charset=utf-8"
+    assert result.url == server.url("/view/abc?x=1")
+    assert result.headers["content-length"] == str(len(body))
+    assert server.requests[0][1]["User-Agent"] == netsafe.USER_AGENT
+
+
+def test_redirects_are_followed_and_each_hop_checked(servers):
+    a, b = servers(), servers()
+    a.routes["/view/one"] = redirect_to("/view/two", 301)
+    a.routes["/view/two"] = redirect_to(b.url("/view/three"), 307)
+    b.routes["/view/three"] = page(b"done")
+    result = fetch(a.url("/view/one"), dev_policy(a, b), path_pattern=SHARE_PATH)
+    assert result.body == b"done"
+    assert result.url == b.url("/view/three")
+    assert [p for p, _ in a.requests] == ["/view/one", "/view/two"]
+    assert [p for p, _ in b.requests] == ["/view/three"]
+
+
+def test_too_many_redirects(server):
+    server.routes["/view/loop"] = redirect_to("/view/loop")
+    with pytest.raises(FetchError) as err:
+        fetch(server.url("/view/loop"), dev_policy(server, max_redirects=2))
+    assert err.value.kind == "redirect"
+    assert len(server.requests) == 3  # the first request and two redirects, no more
+
+
+def test_redirect_without_location(server):
+    server.routes["/view/x"] = lambda h: send(h, 302, b"")
+    with pytest.raises(FetchError) as err:
+        fetch(server.url("/view/x"), dev_policy(server))
+    assert err.value.kind == "redirect"
+
+
+@pytest.mark.parametrize("target", [
+    "https://evil.example/view/x?sig=SECRET",
+    "https://127.0.0.1:{port}/view/x",
+    "https://127.0.0.1/view/x",
+    "https://10.0.0.1/view/x",
+    "https://169.254.169.254/latest/meta-data",
+    "http://localhost:{port}/view/x",
+    "{other}/view/x",  # a live server that is not a dev origin of this policy
+    "file:///etc/passwd",
+])
+def test_redirect_to_a_refused_address_is_not_followed(servers, target, public_dns):
+    a, other = servers(), servers()
+    a.routes["/view/go"] = redirect_to(target.format(port=other.port, other=other.origin))
+    other.routes["/view/x"] = page(b"should never be served")
+    with pytest.raises(UnsafeURL) as err:
+        fetch(a.url("/view/go"), dev_policy(a), path_pattern=SHARE_PATH)
+    assert "SECRET" not in err.value.reason
+    assert other.requests == []
+    assert len(a.requests) == 1
+
+
+def test_redirect_to_a_wrong_path_on_the_same_origin(server):
+    server.routes["/view/go"] = redirect_to("/admin")
+    server.routes["/admin"] = page(b"admin")
+    with pytest.raises(UnsafeURL):
+        fetch(server.url("/view/go"), dev_policy(server), path_pattern=SHARE_PATH)
+    assert [p for p, _ in server.requests] == ["/view/go"]
+
+
+def test_cross_origin_redirect_drops_credentials(servers):
+    a, b = servers(), servers()
+    a.routes["/go"] = redirect_to(b.url("/there"))
+    b.routes["/there"] = page(b"x")
+    fetch(a.url("/go"), dev_policy(a, b, allowed_hosts=None), headers={"Authorization": "Bearer t", "X-Keep": "1"})
+    assert a.requests[0][1]["Authorization"] == "Bearer t"
+    assert "Authorization" not in b.requests[0][1]
+    assert b.requests[0][1]["X-Keep"] == "1"
+
+
+def test_slow_drip_body_is_cut_at_the_deadline(server):
+    def drip(h):
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html")
+        h.send_header("Content-Length", "100000")
+        h.end_headers()
+        for _ in range(600):  # 30 s worth, one byte at a time
+            h.wfile.write(b"x")
+            h.wfile.flush()
+            time.sleep(0.05)
+
+    server.routes["/view/drip"] = drip
+    started = time.monotonic()
+    with pytest.raises(FetchError) as err:
+        fetch(server.url("/view/drip"), dev_policy(server, timeout=1.0))
+    elapsed = time.monotonic() - started
+    assert err.value.kind == "timeout"
+    assert 0.9 <= elapsed < 2.0
+
+
+def test_slow_drip_without_length_is_not_mistaken_for_the_end(server):
+    # No Content-Length: cutting the socket looks like a normal end of body unless we check.
+    def drip(h):
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        for _ in range(600):
+            h.wfile.write(b"y")
+            h.wfile.flush()
+            time.sleep(0.05)
+
+    server.routes["/view/drip"] = drip
+    started = time.monotonic()
+    with pytest.raises(FetchError) as err:
+        fetch(server.url("/view/drip"), dev_policy(server, timeout=1.0))
+    assert err.value.kind == "timeout"
+    assert time.monotonic() - started < 2.0
+
+
+def test_slow_drip_headers_are_cut_at_the_deadline(listener_http):
+    started = time.monotonic()
+    with pytest.raises(FetchError) as err:
+        fetch(listener_http.url, FetchPolicy(allowed_hosts=None, dev_origins={listener_http.origin}, timeout=1.0))
+    assert err.value.kind == "timeout"
+    assert time.monotonic() - started < 2.0
+
+
+class DripHeaders:
+    """Answers every connection with a status line and then one header byte every 50 ms."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        port = self.sock.getsockname()[1]
+        self.origin = f"http://127.0.0.1:{port}"
+        self.url = self.origin + "/view/x"
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            try:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                for _ in range(600):
+                    conn.sendall(b"a")
+                    time.sleep(0.05)
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def listener_http() -> Iterator[DripHeaders]:
+    drip = DripHeaders()
+    yield drip
+    drip.sock.close()
+
+
+def test_huge_body_is_cut_at_max_bytes(server):
+    total = 200 * 1024 * 1024
+
+    def endless(h):
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        chunk = b"z" * 65536
+        while server.sent < total:
+            h.wfile.write(chunk)
+            server.sent += len(chunk)
+
+    server.routes["/view/huge"] = endless
+    started = time.monotonic()
+    with pytest.raises(FetchError) as err:
+        fetch(server.url("/view/huge"), dev_policy(server, max_bytes=1_000_000))
+    assert err.value.kind == "too_large"
+    assert time.monotonic() - started < 3.0
+    assert server.aborted.wait(5), "the server was never cut off"
+    assert server.sent < total // 4
+
+
+def test_declared_length_over_the_limit_is_refused_before_reading(server):
+    def big(h):
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html")
+        h.send_header("Content-Length", str(10 * 1024**3))
+        h.end_headers()
+        h.wfile.write(b"z" * 1000)
+        time.sleep(5)  # would stall a reader that waited for the body
+
+    server.routes["/view/big"] = big
+    started = time.monotonic()
+    with pytest.raises(FetchError) as err:
+        fetch(server.url("/view/big"), dev_policy(server))
+    assert err.value.kind == "too_large"
+    assert time.monotonic() - started < 1.0
+
+
+def test_non_html_is_refused(server):
+    server.routes["/view/img"] = page(b"\x89PNG....", "image/png")
+    with pytest.raises(FetchError) as err:
+        fetch(server.url("/view/img"), dev_policy(server, allowed_content_types=("text/html",)))
+    assert err.value.kind == "not_html"
+    server.routes["/view/none"] = lambda h: (h.send_response(200), h.send_header("Content-Length", "0"), h.end_headers())
+    with pytest.raises(FetchError) as err:
+        fetch(server.url("/view/none"), dev_policy(server, allowed_content_types=("text/html",)))
+    assert err.value.kind == "not_html"
+
+
+def test_bad_status_keeps_the_status_and_hides_the_query(server):
+    with pytest.raises(FetchError) as err:
+        fetch(server.url("/view/missing?X-Amz-Signature=SECRET"), dev_policy(server))
+    assert (err.value.kind, err.value.status) == ("bad_status", 404)
+    assert "SECRET" not in str(err.value)
+    assert server.url("/view/missing") in err.value.reason
+
+
+def test_connection_refused_is_a_connection_error(listener):
+    origin = f"http://127.0.0.1:{listener.port}"
+    listener.close()  # nothing listens there any more
+    with pytest.raises(FetchError) as err:
+        fetch(origin + "/x", FetchPolicy(allowed_hosts=None, dev_origins={origin}))
+    assert err.value.kind == "connection"
+
+
+def test_stream_to_receives_the_body(server):
+    payload = bytes(range(256)) * 20_000  # 5 MB
+    server.routes["/media.mp4"] = page(payload, "video/mp4")
+    received: list[bytes] = []
+    result = fetch(server.url("/media.mp4"), dev_policy(server, allowed_hosts=None, max_bytes=None),
+                   stream_to=received.append)
+    assert result.body == b""
+    assert b"".join(received) == payload
+    assert len(received) > 1
+
+
+def test_stream_to_still_stops_at_max_bytes(server):
+    server.routes["/media.mp4"] = lambda h: (h.send_response(200), h.send_header("Connection", "close"),
+                                             h.end_headers(), h.wfile.write(b"m" * 3_000_000))
+    received: list[bytes] = []
+    with pytest.raises(FetchError) as err:
+        fetch(server.url("/media.mp4"), dev_policy(server, max_bytes=1_000_000), stream_to=received.append)
+    assert err.value.kind == "too_large"
+    assert sum(map(len, received)) <= 1_000_000
+
+
+def test_cookies_are_not_carried_between_fetches(server):
+    server.routes["/a"] = lambda h: send(h, 200, b"a", headers={"Set-Cookie": "sid=victim; Path=/"})
+    server.routes["/b"] = page(b"b")
+    policy = dev_policy(server)
+    fetch(server.url("/a"), policy)
+    fetch(server.url("/b"), policy)
+    assert "Cookie" not in server.requests[1][1]
+
+
+# --------------------------------------------------------------------------------------------
+# Nothing is fetched from refused links; the connection itself is checked
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("template", [
+    "https://127.0.0.1:{port}/view/x",
+    "http://127.0.0.1:{port}/view/x",
+    "http://localhost:{port}/view/x",
+    "https://localhost:{port}/view/x",
+    "http://2130706433:{port}/view/x",
+    "http://[::ffff:127.0.0.1]:{port}/view/x",
+    "http://share.descript.com@127.0.0.1:{port}/view/x",
+])
+def test_refused_links_never_connect(listener, template):
+    # The listener's own origin spelled differently is not the dev origin.
+    policy = FetchPolicy(allowed_hosts=None, dev_origins={"http://127.0.0.1:1"})
+    with pytest.raises(UnsafeURL):
+        fetch(template.format(port=listener.port), policy)
+    with pytest.raises(UnsafeURL):
+        with open_stream(template.format(port=listener.port), policy):
+            pass
+    time.sleep(0.1)
+    assert listener.connections == 0
+
+
+def test_dns_rebinding_is_caught_by_the_peer_check(listener, monkeypatch):
+    """check_url is told the name is public; the connection then lands on 127.0.0.1."""
+    answers = iter([PUBLIC_IP])
+    lookups: list[tuple[str, object]] = []
+
+    def rebinding(host, port, *args, **kwargs):
+        lookups.append((host, port))
+        address = next(answers, None)
+        if address is None:  # second look-up, by urllib3 when connecting
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", listener.port))]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    policy = FetchPolicy(allowed_hosts={"rebind.example"})  # no dev origins at all
+    with pytest.raises(UnsafeURL) as err:
+        fetch("https://rebind.example/view/x", policy, path_pattern=SHARE_PATH)
+    assert err.value.reason == "That address is private."
+    assert [h for h, _ in lookups] == ["rebind.example", "rebind.example"]
+    time.sleep(0.2)
+    assert listener.connections == 1  # it did connect...
+    assert listener.received == b""  # ...and hung up before sending a byte (not even a TLS hello)
+
+
+def test_safe_adapter_refuses_private_peers_on_its_own(listener):
+    """Even a caller that skips check_url cannot reach a private address through the session."""
+    session = netsafe.make_session()
+    with pytest.raises(UnsafeURL):
+        session.get(f"http://127.0.0.1:{listener.port}/", timeout=2)
+    time.sleep(0.2)
+    assert listener.received == b""
+
+
+def test_dev_origin_exemption_in_the_adapter_is_exact(servers):
+    a, b = servers(), servers()
+    a.routes["/"] = page(b"ok")
+    b.routes["/"] = page(b"ok")
+    session = netsafe.make_session(dev_policy(a))
+    assert session.get(a.url("/"), timeout=2).content == b"ok"
+    with pytest.raises(UnsafeURL):
+        session.get(b.url("/"), timeout=2)
+    assert b.requests == []
+
+
+def test_sessions(server):
+    policy = dev_policy(server)
+    session = netsafe.session_for(policy)
+    assert session is netsafe.session_for(dev_policy(server, max_bytes=5))  # same dev origins: same session
+    assert session is not netsafe.session_for(FetchPolicy(allowed_hosts=None))
+    assert isinstance(session.get_adapter("https://x.example/"), netsafe.SafeAdapter)
+    assert session.headers["User-Agent"] == netsafe.USER_AGENT
+    assert session.trust_env is False
+    with pytest.raises(TypeError):
+        fetch(server.url("/view/x"), policy, session=requests.Session())
+    assert server.requests == []
+
+
+def test_environment_proxies_are_not_used(server, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://10.9.9.9:3128")
+    monkeypatch.setenv("http_proxy", "http://10.9.9.9:3128")
+    server.routes["/view/x"] = page(b"direct")
+    assert fetch(server.url("/view/x"), dev_policy(server)).body == b"direct"
+
+
+# --------------------------------------------------------------------------------------------
+# open_stream
+# --------------------------------------------------------------------------------------------
+
+
+def test_open_stream_follows_checked_redirects(servers):
+    a, b = servers(), servers()
+    payload = b"v" * 300_000
+    a.routes["/signed"] = redirect_to(b.url("/media.mp4?sig=1"))
+    b.routes["/media.mp4"] = page(payload, "video/mp4")
+    with open_stream(a.url("/signed"), dev_policy(a, b, allowed_hosts=None), headers={"Range": "bytes=0-"}) as r:
+        assert r.status_code == 200
+        data = b"".join(netsafe.iter_chunks(r, max_bytes=None, chunk_size=65536))
+    assert data == payload
+    assert b.requests[0][1]["Range"] == "bytes=0-"
+
+
+def test_open_stream_refuses_redirect_to_private(servers):
+    a, other = servers(), servers()
+    a.routes["/signed"] = redirect_to(other.url("/media.mp4"))
+    with pytest.raises(UnsafeURL):
+        with open_stream(a.url("/signed"), dev_policy(a, allowed_hosts=None)):
+            pass
+    assert other.requests == []
+
+
+def test_open_stream_status_and_limits(server):
+    server.routes["/big.mp4"] = page(b"b" * 5000, "video/mp4")
+    with pytest.raises(FetchError) as err:
+        with open_stream(server.url("/gone.mp4"), dev_policy(server, allowed_hosts=None)):
+            pass
+    assert (err.value.kind, err.value.status) == ("bad_status", 404)
+    with pytest.raises(FetchError) as err:  # declared length over the limit
+        with open_stream(server.url("/big.mp4"), dev_policy(server, allowed_hosts=None, max_bytes=1000)):
+            pass
+    assert err.value.kind == "too_large"
+    with pytest.raises(FetchError) as err:  # counted while reading
+        with open_stream(server.url("/big.mp4"), dev_policy(server, allowed_hosts=None, max_bytes=None)) as r:
+            list(netsafe.iter_chunks(r, max_bytes=1000, chunk_size=512))
+    assert err.value.kind == "too_large"
+
+
+def test_open_stream_read_errors_become_fetch_errors(server):
+    def short(h):
+        h.send_response(200)
+        h.send_header("Content-Length", "100000")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.wfile.write(b"s" * 10)
+        h.wfile.flush()
+        h.connection.shutdown(socket.SHUT_RDWR)
+
+    server.routes["/short.mp4"] = short
+    with pytest.raises(FetchError) as err:
+        with open_stream(server.url("/short.mp4"), dev_policy(server, allowed_hosts=None)) as r:
+            b"".join(r.iter_content(1024))
+    assert err.value.kind == "connection"
