@@ -162,7 +162,7 @@ def _wait_for_render(export: ReturnedExport, token: uuid.UUID) -> Step:
     links = {k: v for k, v in export.media_links.items() if k in PART_FORMATS}
     api_state, api_body, api_wait = _published_metadata(export)
     ready = api_state != "wait"
-    last_status = None
+    last_status = 409 if api_state == "wait" and api_wait is None else (429 if api_state == "wait" else None)
     if ready:
         for kind, url in links.items():
             try:

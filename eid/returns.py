@@ -26,7 +26,6 @@ from .models import ReturnedExport
 log = logging.getLogger(__name__)
 
 PAGE_MAX_BYTES = 2_000_000
-PAGE_TIMEOUT = 10.0
 _UUIDISH = re.compile(r"^[0-9a-fA-F-]{32,36}$")
 
 
@@ -52,7 +51,7 @@ def share_policy() -> netsafe.FetchPolicy:
         allowed_hosts=frozenset(hosts),
         dev_origins=origins,
         max_bytes=PAGE_MAX_BYTES,
-        timeout=PAGE_TIMEOUT,
+        timeout=settings.EID_SHARE_PAGE_TIMEOUT,
         allowed_content_types=("text/html", "application/xhtml+xml"),
     )
 
@@ -70,7 +69,8 @@ def media_policy() -> netsafe.FetchPolicy:
 
 @receiver(setting_changed)
 def _reset_policies(setting: str, **kwargs) -> None:
-    if setting in ("DESCRIPT_SHARE_HOSTS", "DESCRIPT_SANDBOX_ORIGINS", "EID_EXPORT_MAX_MEDIA_BYTES"):
+    if setting in ("DESCRIPT_SHARE_HOSTS", "DESCRIPT_SANDBOX_ORIGINS", "EID_EXPORT_MAX_MEDIA_BYTES",
+                   "EID_SHARE_PAGE_TIMEOUT"):
         share_policy.cache_clear()
         media_policy.cache_clear()
 
@@ -119,6 +119,25 @@ def classify(user, tags: sharepage.ShareTags, drive_id: str) -> tuple[str, Recor
     return M.OWN_SOURCE, recording
 
 
+_FETCH_REFUSALS = {
+    "too_large": ("That Descript page is too large to read.", 422),
+    "not_html": ("That link is not a Descript web page.", 422),
+    "bad_encoding": ("The share page is not valid text.", 422),
+    "timeout": ("Descript took too long to answer. Please try again in a moment.", 502),
+    "connection": ("Descript could not be reached. Please try again in a moment.", 502),
+    "redirect": ("That Descript page sent us somewhere we do not follow.", 422),
+}
+
+
+def _refusal_for(exc: netsafe.FetchError) -> ReturnRefused:
+    if exc.kind == "bad_status":
+        if exc.status in (404, 410):
+            return ReturnRefused("That Descript page does not exist (or is not public).", 404)
+        return ReturnRefused(f"Descript answered with an error ({exc.status}). Please try again in a moment.", 502)
+    reason, status = _FETCH_REFUSALS.get(exc.kind, ("That Descript page could not be read.", 502))
+    return ReturnRefused(reason, status)
+
+
 def preview(user, raw_url: str, title_hint: str = "") -> Preview:
     share_url, share_id = clean_share_url(raw_url)
     try:
@@ -126,10 +145,7 @@ def preview(user, raw_url: str, title_hint: str = "") -> Preview:
     except netsafe.UnsafeURL as exc:
         raise ReturnRefused(exc.reason) from None
     except netsafe.FetchError as exc:
-        status = 502 if exc.kind in ("bad_status", "connection", "timeout") else 422
-        if exc.kind == "bad_status" and exc.status == 404:
-            raise ReturnRefused("That Descript page does not exist (or is not public).", 404) from None
-        raise ReturnRefused(exc.reason, status) from None
+        raise _refusal_for(exc) from None
     if page.status != 200:
         raise ReturnRefused("Descript did not return the page.", 502)
     try:

@@ -147,6 +147,7 @@ EID_PRESIGN_TTL_SECONDS = env.int("EID_PRESIGN_TTL_SECONDS", default=172800)
 LIBRARY_DOWNLOAD_TTL_SECONDS = env.int("LIBRARY_DOWNLOAD_TTL_SECONDS", default=900)
 
 # --- The way back ---------------------------------------------------------------------------
+EID_SHARE_PAGE_TIMEOUT = env.float("EID_SHARE_PAGE_TIMEOUT", default=10.0)
 EID_EXPORT_POLL_SECONDS = env.float("EID_EXPORT_POLL_SECONDS", default=45.0)
 EID_EXPORT_GIVE_UP_SECONDS = env.float("EID_EXPORT_GIVE_UP_SECONDS", default=3 * 3600.0)
 EID_EXPORT_STALE_SECONDS = env.float("EID_EXPORT_STALE_SECONDS", default=120.0)

@@ -8,6 +8,8 @@ happens outside it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import html
@@ -47,7 +49,7 @@ _SHARE_ALPHABET = string.ascii_letters + string.digits
 
 _FAULT_KEYS = {
     "path", "method", "times", "latency_ms", "status", "body", "content_type",
-    "headers", "hang_seconds", "body_size", "throttle_bps", "redirect_to",
+    "headers", "hang_seconds", "body_size", "throttle_bps", "redirect_to", "body_b64",
 }
 
 _ERROR_CODES = {
@@ -274,6 +276,12 @@ def _normalize_fault(rule: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(rule[key], str):
                 raise ValueError(f"{key} must be a string")
             out[key] = rule[key]
+    if rule.get("body_b64") is not None:
+        # Raw bytes (e.g. invalid UTF-8) that a JSON control request cannot carry as text.
+        try:
+            out["body"] = base64.b64decode(rule["body_b64"], validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            raise ValueError("body_b64 must be base64") from None
     if rule.get("headers") is not None:
         hdrs = rule["headers"]
         if not isinstance(hdrs, dict) or not all(isinstance(k, str) for k in hdrs):
