@@ -31,7 +31,8 @@ def stream_to_s3(
     """Upload everything `chunks` yields to `key`; returns the byte count.
 
     `on_started(upload_id)` lets the caller record the upload so a later run can abort it if
-    this process dies; `on_progress(total)` may raise CopyAborted to stop (the lease was lost).
+    this process dies; `on_progress(total)` is called for every chunk read (keep it cheap) and
+    may raise CopyAborted to stop (the lease was lost).
     On any failure the multipart upload is aborted, leaving no orphan parts.
     """
     client = storage.s3_client()
@@ -72,8 +73,8 @@ def stream_to_s3(
                 number += 1
                 pending.put((number, bytes(buffer[:part_size])))
                 del buffer[:part_size]
-                if on_progress:
-                    on_progress(total)
+            if on_progress:
+                on_progress(total)  # per chunk: a slow download still shows it is alive
         if buffer or number == 0:
             number += 1
             pending.put((number, bytes(buffer)))

@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 State = ReturnedExport.State
 MAX_COPY_ATTEMPTS = 5
-HEARTBEAT_EVERY = 5.0  # seconds between heartbeats while copying
 NOT_READY = {403, 404}
 
 PART_FORMATS = {
@@ -295,7 +294,7 @@ def _copy_media(export, token, url: str, key: str, content_type: str, copied_bef
         _update(export, token, upload={"key": key, "upload_id": upload_id})
 
     def progress(total: int) -> None:
-        if time.monotonic() - last_beat[0] >= HEARTBEAT_EVERY:
+        if time.monotonic() - last_beat[0] >= settings.EID_EXPORT_HEARTBEAT_SECONDS:
             last_beat[0] = time.monotonic()
             _update(export, token, bytes_copied=copied_before + total)  # raises CopyAborted if lost
 

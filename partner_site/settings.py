@@ -150,6 +150,9 @@ LIBRARY_DOWNLOAD_TTL_SECONDS = env.int("LIBRARY_DOWNLOAD_TTL_SECONDS", default=9
 EID_SHARE_PAGE_TIMEOUT = env.float("EID_SHARE_PAGE_TIMEOUT", default=10.0)
 EID_EXPORT_POLL_SECONDS = env.float("EID_EXPORT_POLL_SECONDS", default=45.0)
 EID_EXPORT_GIVE_UP_SECONDS = env.float("EID_EXPORT_GIVE_UP_SECONDS", default=3 * 3600.0)
+# While copying, progress and liveness are written this often; a row whose heartbeat is older
+# than EID_EXPORT_STALE_SECONDS is taken to be abandoned by a dead worker.
+EID_EXPORT_HEARTBEAT_SECONDS = env.float("EID_EXPORT_HEARTBEAT_SECONDS", default=5.0)
 EID_EXPORT_STALE_SECONDS = env.float("EID_EXPORT_STALE_SECONDS", default=120.0)
 EID_EXPORT_MAX_MEDIA_BYTES = env.int("EID_EXPORT_MAX_MEDIA_BYTES", default=20 * 1024**3)
 
