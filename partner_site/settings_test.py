@@ -47,3 +47,7 @@ EID_EXPORT_STALE_SECONDS = 3.0
 
 EID_SHARE_PAGE_TIMEOUT = 2.0
 EID_EXPORT_HEARTBEAT_SECONDS = 0.2
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    # One file per run: two test runs on one machine must not share a database.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")}  # noqa: F405

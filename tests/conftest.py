@@ -42,10 +42,15 @@ def sandbox_server():
 @pytest.fixture
 def sandbox(sandbox_server, s3_server):
     """The sandbox app, fresh for each test (no faults, no imports, no shares)."""
-    sandbox_server.app.reset()
+    import time
+
+    app = sandbox_server.app
+    app.reset()
+    app.clock = time.time
     sandbox_server.config.render_seconds = 0.0
-    yield sandbox_server.app
-    sandbox_server.app.reset()
+    yield app
+    app.reset()
+    app.clock = time.time
 
 
 @pytest.fixture
