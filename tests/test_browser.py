@@ -9,6 +9,7 @@ test-artifacts/ so a person can look at the pages afterwards.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -27,6 +28,12 @@ CHROMIUM_ARGS = [
     "--disable-sync", "--no-first-run", "--disable-quic",
 ]
 SCHEMA_PATH = "/v1/edit_in_descript/schema"
+# Installed after base.html's busy-state listener, so it sees the button as that left it.
+REPORT_SUBMITS = """(sel) => document.addEventListener("submit", (event) => {
+    const b = document.querySelector(sel);
+    console.log("eid-submit " + JSON.stringify({disabled: b.disabled, text: b.textContent.trim(),
+                                                busy: b.getAttribute("aria-busy"), prevented: event.defaultPrevented}));
+})"""
 
 
 @pytest.fixture
@@ -66,6 +73,8 @@ def log_in(page, base: str, username: str, password: str) -> None:
     page.fill("input[name=password]", password)
     with page.expect_request(lambda r: r.method == "POST") as sent, page.expect_navigation():
         page.click("button[type=submit]:has-text('Log in')")
+    if page.url != f"{base}/":
+        page.screenshot(path=str(ARTIFACTS / "browser-login-failed.png"), full_page=True)
     assert page.url == f"{base}/", (
         f"logging in did not reach the library (sent Origin: {sent.value.headers.get('origin')!r}); "
         f"the page says: {page.inner_text('main')!r}"
@@ -80,13 +89,15 @@ def assert_no_secrets(page) -> None:
         assert secret not in html and secret not in text, f"{secret!r} on {page.url}"
 
 
-def test_round_trip_in_a_real_browser(page, live_server, sandbox_server, sandbox, make_recording, alice, s3):
+def test_round_trip_in_a_real_browser(page, live_server, sandbox_server, sandbox, make_recording, alice, s3,
+                                      monkeypatch):
     from partner_site.library.models import RecordingVersion
 
     original = wav_bytes(0.6)
     recording = make_recording(alice, "Interview with Ada", mix=("alice/ada.wav", original, "audio/wav"))
-    sandbox_server.config.partner_import_url = f"{live_server.url}/descript/import/new"
-    sandbox_server.config.render_seconds = 1.0
+    # The sandbox's config is shared by the session: put it back for the tests that follow.
+    monkeypatch.setattr(sandbox_server.config, "partner_import_url", f"{live_server.url}/descript/import/new")
+    monkeypatch.setattr(sandbox_server.config, "render_seconds", 1.0)
     # Slow Descript's answer once so the busy state is there to see (and to click twice).
     sandbox.add_fault(path=SCHEMA_PATH, latency_ms=800, times=1)
     base = live_server.url
@@ -97,23 +108,29 @@ def test_round_trip_in_a_real_browser(page, live_server, sandbox_server, sandbox
         assert "Interview with Ada" in card.inner_text()
         assert_no_secrets(page)
 
-        # The click: the button turns busy at once, and a second click sends nothing.
+        # The click: the button turns busy at once, and a second click sends nothing. The page
+        # cannot be inspected once the browser is waiting on the POST (Playwright's evaluate
+        # waits for the next document), so a listener reports each submit's button state on
+        # the console, and the clicks are plain mouse clicks at the button's place.
         button = page.get_by_test_id(f"edit-{recording.pk}-mix")
         assert button.inner_text() == "Edit in Descript" and button.is_enabled()
-        button.click(no_wait_after=True)  # look at the page before Descript answers (800 ms)
-        state = page.evaluate(
-            """(sel) => { const b = document.querySelector(sel);
-                          return b && {disabled: b.disabled, text: b.textContent.trim(), busy: b.getAttribute("aria-busy")}; }""",
-            f"[data-testid='edit-{recording.pk}-mix']",
-        )
-        assert state == {"disabled": True, "text": "Opening Descript…", "busy": "true"}
-        button.click(force=True, no_wait_after=True)  # a disabled button: nothing happens
-        page.evaluate("(sel) => document.querySelector(sel).form.requestSubmit()",
-                      f"[data-testid='edit-{recording.pk}-mix']")  # the guard refuses it too
+        submits: list[dict] = []
+        page.on("console", lambda msg: submits.append(json.loads(msg.text[len("eid-submit "):]))
+                if msg.text.startswith("eid-submit ") else None)
+        page.evaluate(REPORT_SUBMITS, f"[data-testid='edit-{recording.pk}-mix']")
+        edit_posts: list[str] = []
+        page.on("request", lambda r: edit_posts.append(r.url) if r.method == "POST" and "/descript/edit/" in r.url
+                else None)
+        box = button.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.click(x, y)
+        page.mouse.click(x, y)  # again, while Descript is still answering (800 ms)
 
         # Descript's (the sandbox's) import page, which fetched our file.
         page.wait_for_url(f"{sandbox_server.url}/import?nonce=*")
         assert page.locator('#import-result[data-ok="true"]').count() == 1
+        assert submits == [{"disabled": True, "text": "Opening Descript…", "busy": "true", "prevented": False}]
+        assert edit_posts == [f"{base}/descript/edit/{recording.pk}/mix/"]
         assert len(sandbox.requests(SCHEMA_PATH)) == 1
 
         # Publish in "Descript", then send the edit back to us.
