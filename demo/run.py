@@ -87,7 +87,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        start([PY, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3)], f"embedded S3 (moto) on :{s3}")
+        start([PY, "-m", "demo.s3", "--host", "127.0.0.1", "--port", str(s3)], f"embedded S3 (moto) on :{s3}")
         start([PY, "-m", "sandbox", "--host", "127.0.0.1", "--port", str(sandbox),
                "--token", env["DESCRIPT_API_TOKEN"], "--drive-id", env["DESCRIPT_PARTNER_DRIVE_ID"],
                "--partner-import-url", f"http://127.0.0.1:{site}/descript/import/new",
@@ -99,7 +99,7 @@ def main() -> None:
         subprocess.run([PY, "manage.py", "seed_demo"], cwd=ROOT, env=env, check=True)
         start([PY, "-m", "gunicorn", "partner_site.wsgi", "-b", f"127.0.0.1:{site}", "--workers", "2",
                "--threads", "4", "--access-logfile", "-"], f"site on :{site}")
-        start([PY, "manage.py", "db_worker", "--interval", "1"], "task worker")
+        start([PY, "manage.py", "db_worker", "--interval", "1", "--no-reload"], "task worker")
         start([PY, "manage.py", "eid_sweep", "--every", "15"], "stale-import sweep")
         _wait_for(site, "site")
         print(
