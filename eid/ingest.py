@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import posixpath
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,7 +26,7 @@ from partner_site.library.models import MediaFile, Recording, RecordingVersion, 
 
 from . import netsafe, storage
 from .client import DescriptClient, DescriptError
-from .copier import CopyAborted, stream_to_s3
+from .copier import CopyAborted, part_size_for, stream_to_s3
 from .models import ReturnedExport
 from .returns import media_policy
 
@@ -286,12 +287,7 @@ def _copy(export: ReturnedExport, token: uuid.UUID) -> Step:
 
 
 def _copy_media(export, token, url: str, key: str, content_type: str, copied_before: int) -> int:
-    import time
-
     last_beat = [time.monotonic()]
-
-    def started(upload_id: str) -> None:
-        _update(export, token, upload={"key": key, "upload_id": upload_id})
 
     def progress(total: int) -> None:
         if time.monotonic() - last_beat[0] >= settings.EID_EXPORT_HEARTBEAT_SECONDS:
@@ -317,7 +313,9 @@ def _copy_media(export, token, url: str, key: str, content_type: str, copied_bef
                     raise netsafe.FetchError("The media file is larger than this site accepts.", kind="too_large")
                 yield chunk
 
-        size = stream_to_s3(chunks(), key, content_type, on_started=started, on_progress=progress)
+        # Recorded first: if this process dies mid-copy, the next run aborts what it left in S3.
+        _update(export, token, upload={"key": key})
+        size = stream_to_s3(chunks(), key, content_type, part_size=part_size_for(limit), on_progress=progress)
     _update(export, token, upload={}, bytes_copied=copied_before + size)
     return size
 
