@@ -62,6 +62,11 @@ class ImportLink:
 @functools.lru_cache(maxsize=1)
 def _session() -> requests.Session:
     session = requests.Session()
+    # Proxies for the API host are read from the environment once here, not on every request:
+    # with trust_env on, requests scans the whole environment and looks for ~/.netrc on each
+    # call (about 0.7 ms of a click). The token is sent explicitly anyway.
+    session.trust_env = False
+    session.proxies = requests.utils.get_environ_proxies(settings.DESCRIPT_API_BASE)  # honours NO_PROXY
     # Retries are ours (they must respect the click's budget), so urllib3 retries none.
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
     session.mount("https://", adapter)

@@ -110,16 +110,19 @@ def head(key: str) -> ObjectInfo:
 def check_for_descript(keys: Iterable[str]) -> list[ObjectInfo]:
     """HEAD every object at once; each must exist, hold bytes, and be a type Descript imports."""
     keys = list(keys)
-    futures = [_head_pool.submit(head, key) for key in keys]
-    infos: list[ObjectInfo] = []
-    first_error: StorageError | None = None
-    for future in futures:
-        try:
-            infos.append(future.result())
-        except StorageError as exc:
-            first_error = first_error or exc
-    if first_error:
-        raise first_error
+    if len(keys) == 1:
+        infos = [head(keys[0])]  # no thread hand-off for the common single-file click
+    else:
+        futures = [_head_pool.submit(head, key) for key in keys]
+        infos = []
+        first_error: StorageError | None = None
+        for future in futures:
+            try:
+                infos.append(future.result())
+            except StorageError as exc:
+                first_error = first_error or exc
+        if first_error:
+            raise first_error
     for info in infos:
         name = posixpath.basename(info.key) or info.key
         if info.size <= 0:
