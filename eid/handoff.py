@@ -30,6 +30,7 @@ class HandoffFailed(Exception):
     headline: str
     message: str
     retryable: bool = True
+    retry_after: int | None = None  # seconds, for the Retry-After header of a 503
 
 
 _STORAGE_OUTCOMES = {
@@ -55,6 +56,20 @@ def _finish(handoff: Handoff, outcome: str, **fields) -> Handoff:
         setattr(handoff, name, value)
     handoff.save()
     return handoff
+
+
+def record_refused_click(user, recording_id: int, option: str) -> Handoff:
+    """A click on a recording or option this user cannot send (not theirs, absent, unsupported)."""
+    now = timezone.now()
+    return Handoff.objects.create(
+        user=user,
+        recording=Recording.objects.filter(pk=recording_id).first(),
+        option=option[:16],
+        started_at=now,
+        finished_at=now,
+        outcome=Handoff.Outcome.NOT_FOUND,
+        detail="Answered 404: not this user's recording, or no such download option for Descript.",
+    )
 
 
 def send_to_descript(user, recording: Recording, option: DownloadOption) -> tuple[str, Handoff]:
@@ -107,7 +122,8 @@ def send_to_descript(user, recording: Recording, option: DownloadOption) -> tupl
             _finish(handoff, Handoff.Outcome.RATE_LIMITED, **fields)
             raise HandoffFailed(handoff, 503, "Descript is busy right now",
                                 "Too many people are opening files in Descript at the moment. "
-                                "Please try again in a minute.") from None
+                                "Please try again in a minute.",
+                                retry_after=max(1, round(exc.retry_after or 60))) from None
         if exc.kind == "timeout":
             _finish(handoff, Handoff.Outcome.TIMEOUT, **fields)
             raise HandoffFailed(handoff, 503, "Descript is taking too long",

@@ -25,6 +25,7 @@ class Handoff(models.Model):
         TIMEOUT = "timeout", "Descript timed out"
         UPSTREAM_ERROR = "upstream_error", "Descript answered with an error"
         MISCONFIGURED = "misconfigured", "Integration not configured"
+        NOT_FOUND = "not_found", "No such recording or option for this user"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     recording = models.ForeignKey(

@@ -12,7 +12,7 @@ from partner_site.library.models import Recording
 from partner_site.library.options import find_option
 
 from . import ingest, returns
-from .handoff import HandoffFailed, send_to_descript
+from .handoff import HandoffFailed, record_refused_click, send_to_descript
 from .models import ReturnedExport
 from .tasks import enqueue_advance
 
@@ -38,11 +38,16 @@ def edit_in_descript(request: HttpRequest, recording_id: int, option: str) -> Ht
     )
     chosen = find_option(recording, option) if recording else None
     if chosen is None or not chosen.supported_by_descript:
+        # Someone else's recording looks exactly like a missing one; operators still see the try.
+        record_refused_click(request.user, recording_id, option)
         raise Http404("No such recording")
     try:
         url, _ = send_to_descript(request.user, recording, chosen)
     except HandoffFailed as failure:
-        return error_page(request, failure.http_status, failure.headline, failure.message, retry=failure.retryable)
+        page = error_page(request, failure.http_status, failure.headline, failure.message, retry=failure.retryable)
+        if failure.retry_after:
+            page["Retry-After"] = str(failure.retry_after)
+        return page
     # The link is single-use and personal: never let a cache keep the redirect.
     return HttpResponseRedirect(url)
 

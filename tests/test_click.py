@@ -128,12 +128,18 @@ def test_it_rejects_other_users_recording_with_404(client, bob, single, sandbox)
     assert response.status_code == 404
     assert "not yours" in response.content.decode()
     assert schema_posts(sandbox) == []
+    # Nothing about alice's recording reaches bob, but operators see the attempt.
+    assert "Solo" not in response.content.decode()
+    handoff = Handoff.objects.get()
+    assert (handoff.user, handoff.recording, handoff.outcome) == (bob, single, "not_found")
 
 
 def test_unknown_recording_and_unknown_option_are_404(alice_client, single, sandbox):
     assert alice_client.post("/descript/edit/999999/mix/").status_code == 404
     assert click(alice_client, single, "tracks").status_code == 404
     assert schema_posts(sandbox) == []
+    rows = list(Handoff.objects.order_by("id").values_list("recording_id", "option", "outcome"))
+    assert rows == [(None, "mix", "not_found"), (single.pk, "tracks", "not_found")]
 
 
 def test_get_is_refused_without_calling_descript(alice_client, single, sandbox):
@@ -215,6 +221,8 @@ def test_descript_failures_give_a_plain_page_and_a_handoff_row(alice_client, sin
     assert handoff.outcome == outcome
     if "status" in fault and fault["status"] != 201:
         assert handoff.upstream_status == fault["status"]
+    if outcome == "rate_limited":
+        assert response["Retry-After"] == "60"  # Descript's own wait, passed on to the browser
 
 
 def test_descript_error_code_is_recorded(alice_client, single, sandbox):
