@@ -169,7 +169,7 @@ def _run(stack: Stack, args) -> None:
     sandbox = start_sandbox(stack, dict(os.environ), f"{site}/descript/import/new")
     env = site_env(stack.tmp / "bench.sqlite3", sandbox, s3_url)
     stack.run("migrate", [PY, "manage.py", "migrate", "--no-input", "-v", "0"], env)
-    stack.run("seed_demo", [PY, "manage.py", "seed_demo"], env)
+    stack.run("seed_demo", [PY, "manage.py", "seed_demo", "--without-debug"], env)
     workers, threads = 2, 4
     stack.start("gunicorn", [PY, "-m", "gunicorn", "partner_site.wsgi", "-b", f"127.0.0.1:{site_port}",
                              "--workers", str(workers), "--threads", str(threads)], env)

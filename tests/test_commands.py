@@ -107,3 +107,26 @@ def test_sweep_requeues_only_imports_no_worker_is_moving(alice):
     assert "re-enqueued 2 stale import(s)" in out.getvalue()
     queued = sorted(r.args_kwargs["args"][0] for r in DBTaskResult.objects.all())
     assert queued == sorted([str(dead.pk), str(lost.pk)])
+
+
+def test_seed_demo_refuses_a_site_without_debug(settings, django_user_model):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="only with DEBUG on"):
+        call_command("seed_demo", stdout=StringIO())
+    assert not django_user_model.objects.filter(username__in=["demo", "operator"]).exists()
+
+
+def test_seed_demo_creates_the_demo_library_with_real_media(settings, s3, django_user_model):
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", stdout=StringIO())  # twice: nothing doubles
+    demo = django_user_model.objects.get(username="demo")
+    assert demo.check_password("demo-pass-1234")
+    assert django_user_model.objects.get(username="operator").is_superuser
+    recordings = {r.title: r for r in demo.recordings.all()}
+    assert len(recordings) == 3
+    table = recordings["Roundtable (three tracks)"]
+    assert [(t.name, t.start_offset) for t in table.tracks] == [("Host", 0.0), ("Guest 1", 0.5), ("Guest 2", 1.25)]
+    for f in MediaFile.objects.filter(recording__owner=demo):
+        head = s3.head_object(Bucket=settings.AWS_STORAGE_BUCKET_NAME, Key=f.key)
+        assert head["ContentLength"] > 1000
