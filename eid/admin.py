@@ -39,7 +39,13 @@ class ReturnedExportAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="Retry the selected failed imports")
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # the worker owns these rows; operators retry with the action
+
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm("eid.change_returnedexport")
+
+    @admin.action(description="Retry the selected failed imports", permissions=["retry"])
     def retry_failed(self, request, queryset) -> None:
         count = 0
         for export in queryset.filter(state=ReturnedExport.State.FAILED):

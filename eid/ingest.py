@@ -252,7 +252,10 @@ def _copy(export: ReturnedExport, token: uuid.UUID) -> Step:
             key = object_key(export, kind)
             storage.put_bytes(key, data, PART_FORMATS[kind][1])
             stored.append((kind, key, len(data), PART_FORMATS[kind][1]))
-            _update(export, token, bytes_copied=copied_before + len(data))
+            copied_before += len(data)
+            # Captions count toward the total too, so "copied" never passes "of".
+            _update(export, token, bytes_copied=copied_before,
+                    bytes_total=max(export.bytes_total or 0, copied_before))
     except CopyAborted:
         raise
     except netsafe.UnsafeURL as exc:

@@ -48,7 +48,7 @@ class Handoff(models.Model):
         indexes = [models.Index(fields=["outcome", "-started_at"])]
 
     def __str__(self) -> str:
-        return f"Handoff #{self.pk} {self.outcome}"
+        return f"Click #{self.pk}: {self.get_outcome_display()}"
 
 
 class ReturnedExport(models.Model):

@@ -176,6 +176,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # urllib3 logs full request lines at DEBUG, presigned query strings included.
+        # Django's own console handler would print every request warning a second time.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "urllib3": {"level": "WARNING"},
         "botocore": {"level": "WARNING"},
     },

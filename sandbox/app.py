@@ -354,6 +354,13 @@ def _filler(size: int) -> Iterator[bytes]:
         left -= n
 
 
+def _default_title(project: _Project) -> str:
+    """What the Publish form suggests: "Edited: Host + Guest 1" (a multitrack set names every track)."""
+    names = [f.name for f in project.files if f.name] or ["Untitled"]
+    shown = " + ".join(names[:3]) + (f" + {len(names) - 3} more" if len(names) > 3 else "")
+    return f"Edited: {shown}"
+
+
 # --------------------------------------------------------------------------- the app
 
 
@@ -848,7 +855,7 @@ class SandboxApp:
             else f"{n_ok} of {len(project.files)} files were imported; see the reasons above."
         )
         publishable = any(f.fetched for f in project.files)
-        default_title = project.files[0].name or "Untitled"
+        default_title = _default_title(project)
         if publishable:
             form = (
                 "<h2>Publish</h2>\n"
@@ -886,7 +893,7 @@ class SandboxApp:
                 title = payload["title"]
         else:
             title = request.form.get("title", "")
-        title = title.strip() or project.files[0].name or "Untitled"
+        title = title.strip() or _default_title(project)
         source = next((f for f in project.files if f.fetched), None)
         if source is None:
             return _page(

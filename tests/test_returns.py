@@ -364,3 +364,24 @@ def test_without_a_token_the_media_links_are_polled_until_ready(alice_client, so
     assert export.state == "done" and export.checks >= 2
     audio = export.version.assets.get(kind="audio")
     assert hashlib.sha256(read_object(s3, audio.key)).hexdigest() == share["media_sha256"]
+
+
+def test_operators_retry_failed_imports_from_the_admin_and_cannot_edit_them(client, alice, django_user_model):
+    from django_tasks_db.models import DBTaskResult
+
+    failed = ReturnedExport.objects.create(user=alice, share_id="gaveup", share_url="https://x/view/gaveup",
+                                           title="Gave up", match="no_tags", state="failed", retryable=False,
+                                           reason="Descript had not finished rendering after 3 hours of checking.")
+    done = ReturnedExport.objects.create(user=alice, share_id="fine", share_url="https://x/view/fine",
+                                         title="Fine", match="no_tags", state="done")
+    client.force_login(django_user_model.objects.create_superuser("root", password="root-pass-1234"))
+
+    detail = client.get(f"/admin/eid/returnedexport/{failed.pk}/change/").content.decode()
+    assert "had not finished rendering" in detail and 'name="_save"' not in detail
+    answer = client.post("/admin/eid/returnedexport/", {"action": "retry_failed",
+                                                        "_selected_action": [failed.pk, done.pk]}, follow=True)
+    assert "1 import(s) queued again." in answer.content.decode()
+    failed.refresh_from_db()
+    done.refresh_from_db()
+    assert (failed.state, failed.reason, done.state) == ("waiting", "", "done")
+    assert [r.args_kwargs["args"] for r in DBTaskResult.objects.all()] == [[str(failed.pk)]]

@@ -207,7 +207,7 @@ def test_round_trip_with_presigned_s3_file(server: SandboxServer, clock: FakeClo
     assert doc.by_id["import-result"]["data-ok"] == "true"
     assert doc.buttons == ["Publish"]
     title_input = next(i for i in doc.inputs if i.get("name") == "title")
-    assert title_input["value"] == "Host"
+    assert title_input["value"] == "Edited: Host"
     action = doc.forms[0]["action"]
 
     # The link works once.
@@ -323,7 +323,7 @@ def test_import_fetches_like_descriptbot_and_publishes_video(server: SandboxServ
     share_url = pub.headers["Location"]
     share_id = share_url.rsplit("/", 1)[1]
     doc = parse(requests.get(share_url, timeout=10).text)
-    assert doc.meta["og:title"] == "Camera A"
+    assert doc.meta["og:title"] == "Edited: Camera A"
     assert doc.meta["descript:video"] == f"{server.url}/media/{share_id}/video.mp4"
     assert "descript:source" not in doc.meta  # none was given at import
     server.app.clock.advance(5.0)
