@@ -50,11 +50,16 @@ class _ChunkReader(io.RawIOBase):
         self._chunks: Iterator[bytes] = iter(chunks)
         self._current = memoryview(b"")
         self.count = 0
+        self.stopped = threading.Event()
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
+        # s3transfer goes on reading a cancelled upload to its end (it only skips the parts):
+        # stop the download instead.
+        if self.stopped.is_set():
+            raise CopyAborted("the copy was stopped")
         while not self._current:
             chunk = next(self._chunks, None)
             if chunk is None:
@@ -115,6 +120,7 @@ def stream_to_s3(
             future.result()
         except BaseException as exc:
             # Cancelling makes s3transfer abort the multipart upload once its tasks stop.
+            reader.stopped.set()
             future.cancel()
             try:
                 future.result()

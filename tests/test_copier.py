@@ -60,12 +60,14 @@ def test_a_failing_download_aborts_the_upload_and_raises_its_error(s3):
 
 def test_a_lost_lease_stops_the_copy_and_leaves_nothing(s3):
     seen: list[int] = []
+    downloaded: list[int] = []
 
     def slow_chunks():
         import time
 
         for piece in synthetic_chunks("lease", 40 * MiB, chunk=MiB):
             time.sleep(0.02)
+            downloaded.append(len(piece))
             yield piece
 
     def progress(total: int) -> None:
@@ -75,7 +77,8 @@ def test_a_lost_lease_stops_the_copy_and_leaves_nothing(s3):
 
     with pytest.raises(CopyAborted):
         stream_to_s3(slow_chunks(), "copier/lease.bin", "audio/mp4", on_progress=progress)
-    assert seen and seen[-1] < 40 * MiB  # stopped early, not after reading everything
+    assert seen and seen[-1] < 40 * MiB  # stopped early...
+    assert sum(downloaded) < 20 * MiB  # ... and the download stopped with it
     assert uploads_in_flight(s3) == []
     assert s3.list_objects_v2(Bucket=settings.AWS_STORAGE_BUCKET_NAME, Prefix="copier/lease").get("KeyCount") == 0
 
