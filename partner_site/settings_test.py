@@ -51,7 +51,3 @@ EID_EXPORT_HEARTBEAT_SECONDS = 0.2
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     # One file per run: two test runs on one machine must not share a database.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")}  # noqa: F405
-
-# Threads of the live server and of the suite's pools would otherwise keep connections open
-# past the run, and PostgreSQL cannot drop the test database while they do.
-DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

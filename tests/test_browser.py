@@ -59,6 +59,11 @@ def page(monkeypatch):
             pg.page_errors = []  # uncaught JavaScript errors on any page
             pg.on("pageerror", lambda exc: pg.page_errors.append(str(exc)))
             yield pg
+            # ORM calls made while Playwright's loop runs get their own connections (asgiref
+            # keys them by context): close them here, or PostgreSQL cannot drop the test database.
+            from django.db import connections
+
+            connections.close_all()
             context.close()
         finally:
             browser.close()
