@@ -1,6 +1,6 @@
 """Bringing an edit back: copy a large media file from Descript into S3 through the worker code.
 
-    .venv/bin/python -m bench.export_copy [--mb 200] [--pairs 4]
+    .venv/bin/python -m bench.export_copy [--mb 200] [--pairs 6]
 
 moto's S3 server and the Descript sandbox run as subprocesses (their memory is not counted);
 the copy runs in this process with Django set up on a temporary SQLite database, exactly as
@@ -100,7 +100,7 @@ class RssSampler:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.export_copy", description=__doc__.split("\n\n")[0])
     parser.add_argument("--mb", type=int, default=200, help="media size in MiB (default 200)")
-    parser.add_argument("--pairs", type=int, default=4, help="(copy, baseline) pairs to measure (default 4)")
+    parser.add_argument("--pairs", type=int, default=6, help="(copy, baseline) pairs to measure (default 6)")
     parser.add_argument("--max-seconds", type=float, default=120.0,
                         help="start no new pair after this many seconds of measuring (default 120)")
     args = parser.parse_args(argv)
