@@ -15,7 +15,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -147,6 +146,17 @@ def _probe(url: str) -> int:
         return response.status_code
 
 
+def _fetchable(url: str) -> bool:
+    """Would the media rules let us fetch this link? (An API answer is input too.)"""
+    try:
+        netsafe.check_url(url, media_policy())
+    except netsafe.UnsafeURL as exc:
+        log.warning("published_projects gave a download_url we will not fetch (%s); using the page's link",
+                    exc.reason)
+        return False
+    return True
+
+
 def _sources(export: ReturnedExport) -> dict[str, str]:
     return dict(export.media_links.get("_resolved") or {k: v for k, v in export.media_links.items() if k in PART_FORMATS})
 
@@ -205,8 +215,8 @@ def _wait_for_render(export: ReturnedExport, token: uuid.UUID) -> Step:
             resolved["_duration"] = float(duration)
         download = api_body.get("download_url")
         kind = "video" if api_body.get("publish_type") == "video" else "audio"
-        if isinstance(download, str) and urlsplit(download).scheme in ("https", "http"):
-            resolved[kind] = download
+        if isinstance(download, str) and _fetchable(download):
+            resolved[kind] = download  # else the page's own media link stays
         if isinstance(api_body.get("subtitles"), str) and api_body["subtitles"].strip():
             resolved["_subtitles_text"] = api_body["subtitles"]
     media_links = dict(export.media_links, _resolved=resolved)

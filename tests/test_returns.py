@@ -385,3 +385,17 @@ def test_operators_retry_failed_imports_from_the_admin_and_cannot_edit_them(clie
     done.refresh_from_db()
     assert (failed.state, failed.reason, done.state) == ("waiting", "", "done")
     assert [r.args_kwargs["args"] for r in DBTaskResult.objects.all()] == [[str(failed.pk)]]
+
+
+def test_an_unsafe_download_url_from_the_api_falls_back_to_the_page_link(alice_client, solo, sandbox, s3):
+    share = sandbox.create_share(partner=DRIVE, source=str(solo.source_id), media_bytes=3000, seed="fallback")
+    sandbox.add_fault(path=f"/v1/published_projects/{share['share_id']}", status=200,
+                      content_type="application/json",
+                      body=json.dumps({"publish_type": "audio", "download_url": "https://127.0.0.1/internal.m4a",
+                                       "metadata": {"title": "From the API", "duration_seconds": 3}}))
+    confirm(alice_client, share["share_url"], "Fallback")
+    export = run_until_settled(ReturnedExport.objects.get().pk)
+    assert export.state == "done", export.reason
+    audio = export.version.assets.get(kind="audio")
+    assert hashlib.sha256(read_object(s3, audio.key)).hexdigest() == share["media_sha256"]
+    assert export.version.duration_seconds == 3  # the rest of the API's answer still counts
