@@ -176,8 +176,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # urllib3 logs full request lines at DEBUG, presigned query strings included.
-        # Django's own console handler would print every request warning a second time.
-        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # No handlers of its own: Django's default console handler printed every request warning
+        # a second time. Records still propagate to the root's (redacting) handler.
+        "django": {"level": "INFO"},
         "urllib3": {"level": "WARNING"},
         "botocore": {"level": "WARNING"},
     },
