@@ -63,7 +63,6 @@ def test_click_redirects_to_a_fresh_import_link_that_fetches_every_file(alice_cl
     assert page.status_code == 200
     rows = re.findall(r'<tr class="file"[^>]*data-status="(\w+)"[^>]*data-bytes="(\d+)"', page.text)
     assert rows == [("ok", str(len(WAV)))]
-    fetches = sandbox.requests  # noqa: F841 - the sandbox records its own API calls only
     handoff = Handoff.objects.order_by("started_at").first()
     assert handoff.outcome == Handoff.Outcome.OK
     assert handoff.file_count == 1 and handoff.total_bytes == len(WAV)

@@ -10,7 +10,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -39,6 +38,7 @@ from sandbox import (  # noqa: E402
     synthetic_sha256,
 )
 from sandbox.app import presigned_hours_left  # noqa: E402
+from support import free_port  # noqa: E402
 
 TOKEN = "sandbox-test-token"
 DRIVE_ID = "9121bf3a-60fe-4a31-ad59-ed32df610cc3"
@@ -104,12 +104,6 @@ def parse(html_text: str) -> PageParser:
     p = PageParser()
     p.feed(html_text)
     return p
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def schema_body(files: list[dict], source_id: str | None = "ep-42", drive: str = DRIVE_ID) -> dict:
