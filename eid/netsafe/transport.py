@@ -1,0 +1,176 @@
+"""Connections that check whom they are talking to.
+
+DNS can answer differently the second time (rebinding), so checking the link is not enough:
+the urllib3 connection classes used by `SafeAdapter` look at the address the socket actually
+connected to and drop it when it is not public. Sessions from `make_session` use only that
+adapter, refuse proxies, and keep no cookies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.cookiejar
+import socket
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.utils import select_proxy
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.poolmanager import PoolManager
+
+from .addresses import is_public_ip, parse_ip
+from .deadline import Deadline, current_deadline
+from .errors import UnsafeURL
+from .policy import FetchPolicy
+
+USER_AGENT = "PartnerBackend/1.0 (+Edit in Descript)"
+
+# Per-thread session cache for `session_for`.
+_local = threading.local()
+
+
+def _check_peer(sock: socket.socket) -> None:
+    try:
+        peer = sock.getpeername()
+        ip = parse_ip(str(peer[0]))
+    except (OSError, ValueError, IndexError):
+        raise UnsafeURL("That address cannot be checked.") from None
+    if not is_public_ip(ip):
+        raise UnsafeURL("That address is private.")
+
+
+class _GuardedConnectionMixin:
+    """Checks the peer right after connecting: DNS may have changed since check_url looked."""
+
+    _eid_exempt = False  # set by the pool for a dev origin
+    _eid_deadline: Deadline | None = None
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()  # type: ignore[misc]
+        if not self._eid_exempt:
+            try:
+                _check_peer(sock)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    sock.close()
+                raise
+        deadline = current_deadline()
+        if deadline is not None:
+            deadline.attach(self, sock)  # TLS handshake and plain-http reads are covered from here
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        deadline = current_deadline()
+        sock = getattr(self, "sock", None)
+        if deadline is not None and sock is not None:
+            deadline.attach(self, sock)  # a reused connection, or the TLS socket after the handshake
+        return super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _GuardedPoolMixin:
+    _eid_exempt = False
+
+    def _new_conn(self) -> Any:
+        conn = super()._new_conn()  # type: ignore[misc]
+        conn._eid_exempt = self._eid_exempt
+        return conn
+
+    def _put_conn(self, conn: Any) -> None:
+        if conn is not None:
+            deadline = getattr(conn, "_eid_deadline", None)
+            if deadline is not None:
+                deadline.detach(conn)  # back in the pool: no longer ours to cut off
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class _GuardedHTTPConnectionPool(_GuardedPoolMixin, HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSConnectionPool(_GuardedPoolMixin, HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedPoolManager(PoolManager):
+    def __init__(self, exempt: frozenset[tuple[str, str, int]], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._eid_exempt = exempt
+        self.pool_classes_by_scheme = {"http": _GuardedHTTPConnectionPool, "https": _GuardedHTTPSConnectionPool}
+
+    def _new_pool(self, scheme: str, host: str, port: int, request_context: dict[str, Any] | None = None) -> Any:
+        pool = super()._new_pool(scheme, host, port, request_context)
+        key = (scheme.lower(), host.strip("[]").rstrip(".").lower(), port)
+        pool._eid_exempt = key in self._eid_exempt
+        return pool
+
+
+class SafeAdapter(HTTPAdapter):
+    """A requests adapter whose connections refuse non-public peers.
+
+    Only the dev origins of `policy` are exempt (matched on scheme, host and port). Proxies are
+    refused: through a proxy the peer we could check would be the proxy, not the target.
+    """
+
+    __attrs__ = [*HTTPAdapter.__attrs__, "_eid_exempt"]
+
+    def __init__(self, policy: FetchPolicy | None = None, **kwargs: Any) -> None:
+        self._eid_exempt = policy._dev_keys if policy is not None else frozenset()
+        kwargs.setdefault("max_retries", 0)  # a retry would be a second, unplanned request
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+        self._pool_connections = connections
+        self._pool_maxsize = maxsize
+        self._pool_block = block
+        self.poolmanager = _GuardedPoolManager(
+            self._eid_exempt, num_pools=connections, maxsize=maxsize, block=block, **pool_kwargs
+        )
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        raise UnsafeURL("Fetching through a proxy is not supported.")
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
+             verify: Any = True, cert: Any = None, proxies: Mapping[str, str] | None = None) -> requests.Response:
+        if proxies and select_proxy(request.url or "", dict(proxies)):
+            raise UnsafeURL("Fetching through a proxy is not supported.")
+        return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+
+
+def make_session(policy: FetchPolicy | None = None) -> requests.Session:
+    """A session that only talks to public peers (plus `policy`'s dev origins).
+
+    No environment proxies or .netrc (trust_env off) and no cookie jar: one user's share page
+    must not set cookies that a later request for someone else would send.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    session.headers["User-Agent"] = USER_AGENT
+    adapter = SafeAdapter(policy)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def session_for(policy: FetchPolicy) -> requests.Session:
+    """The cached session for `policy` (per thread; sessions keyed by the dev origins only,
+    since that is all the adapter needs - connection pools are reused across fetches)."""
+    cache: dict[frozenset[tuple[str, str, int]], requests.Session] | None = getattr(_local, "sessions", None)
+    if cache is None:
+        cache = _local.sessions = {}
+    session = cache.get(policy._dev_keys)
+    if session is None:
+        session = cache[policy._dev_keys] = make_session(policy)
+    return session
