@@ -1,15 +1,17 @@
-# Two commands do all the set-up: `make demo` and `make test`. Both build .venv first.
+# Two commands do all the set-up: `make demo` and `make test`. Both build .venv first, from
+# requirements-dev.txt (which pulls in requirements.txt, production's own pins; the Dockerfile
+# installs that file alone).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-postgres bench venv system-deps clean
+.PHONY: demo test test-postgres bench venv system-deps clean demo-reset
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -35,5 +37,9 @@ bench: $(STAMP)
 	$(PY) -m bench.click_overhead
 	$(PY) -m bench.export_copy
 
-clean:
+# The demo's state: its SQLite database (the embedded S3 keeps nothing on disk).
+demo-reset:
+	rm -f var/demo.sqlite3 var/demo.sqlite3-wal var/demo.sqlite3-shm
+
+clean: demo-reset
 	rm -rf $(VENV) var .pytest_cache test-artifacts
