@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import io
-import math
 import struct
-import wave
+
+from sandbox.media import make_wav
 
 
 def wav_bytes(seconds: float = 2.0, freq: float = 440.0, rate: int = 16000) -> bytes:
-    """A mono 16-bit PCM WAV tone."""
-    frames = int(seconds * rate)
-    samples = b"".join(
-        struct.pack("<h", int(12000 * math.sin(2 * math.pi * freq * i / rate))) for i in range(frames)
-    )
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(samples)
-    return out.getvalue()
+    """A mono 16-bit PCM WAV tone (the sandbox's generator; demo keeps its 2 s default)."""
+    return make_wav(seconds, freq, rate)
 
 
 def mp4_standin(size: int = 64 * 1024) -> bytes:
