@@ -15,10 +15,12 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
-from django.conf import settings
+from pydantic import BaseModel, ConfigDict, ValidationError
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from requests.adapters import HTTPAdapter
+
+from .conf import eid_settings
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,26 @@ class DescriptError(Exception):
         self.latency_ms = latency_ms
 
 
+class _Lenient(BaseModel):
+    # Descript may add fields at any time; only the ones we read are typed.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class PublishedMetadata(_Lenient):
+    title: str | None = None
+    duration_seconds: float | None = None
+
+
+class PublishedProject(_Lenient):
+    """GET /published_projects/{slug} (FACTS: "published_projects")."""
+
+    project_id: str | None = None
+    publish_type: str | None = None  # audio | video | audiogram
+    metadata: PublishedMetadata = PublishedMetadata()
+    subtitles: str | None = None  # WebVTT text
+    download_url: str | None = None
+
+
 @dataclass(frozen=True)
 class ImportLink:
     url: str
@@ -66,7 +88,7 @@ def _session() -> requests.Session:
     # with trust_env on, requests scans the whole environment and looks for ~/.netrc on each
     # call (about 0.7 ms of a click). The token is sent explicitly anyway.
     session.trust_env = False
-    session.proxies = requests.utils.get_environ_proxies(settings.DESCRIPT_API_BASE)  # honours NO_PROXY
+    session.proxies = requests.utils.get_environ_proxies(eid_settings.DESCRIPT_API_BASE)  # honours NO_PROXY
     # Retries are ours (they must respect the click's budget), so urllib3 retries none.
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
     session.mount("https://", adapter)
@@ -116,7 +138,7 @@ def _acceptable_import_link(url: str) -> bool:
         return False
     if parts.scheme == "https":
         return True
-    return _origin(url) in {o.rstrip("/").lower() for o in settings.DESCRIPT_SANDBOX_ORIGINS}
+    return _origin(url) in {o.rstrip("/").lower() for o in eid_settings.DESCRIPT_SANDBOX_ORIGINS}
 
 
 class DescriptClient:
@@ -128,10 +150,10 @@ class DescriptClient:
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
     ) -> None:
-        self.base = (base or settings.DESCRIPT_API_BASE).rstrip("/")
-        self.token = settings.DESCRIPT_API_TOKEN if token is None else token
-        self.connect_timeout = connect_timeout or settings.DESCRIPT_CONNECT_TIMEOUT
-        self.read_timeout = read_timeout or settings.DESCRIPT_READ_TIMEOUT
+        self.base = (base or eid_settings.DESCRIPT_API_BASE).rstrip("/")
+        self.token = eid_settings.DESCRIPT_API_TOKEN if token is None else token
+        self.connect_timeout = connect_timeout or eid_settings.DESCRIPT_CONNECT_TIMEOUT
+        self.read_timeout = read_timeout or eid_settings.DESCRIPT_READ_TIMEOUT
         self.session = _session()
 
     def __repr__(self) -> str:  # never the token
@@ -206,7 +228,7 @@ class DescriptClient:
     def create_import_url(self, body: dict, *, budget: float | None = None) -> ImportLink:
         """POST the project schema; return Descript's one-time import link."""
         started = time.monotonic()
-        budget = settings.DESCRIPT_CLICK_BUDGET_SECONDS if budget is None else budget
+        budget = eid_settings.DESCRIPT_CLICK_BUDGET_SECONDS if budget is None else budget
         try:
             response, attempts = self.call("POST", "/edit_in_descript/schema", body=body, budget=budget)
         except DescriptError as exc:
@@ -243,7 +265,7 @@ class DescriptClient:
 
     # --- Published projects -------------------------------------------------------------
 
-    def published_project(self, slug: str, *, budget: float = 15.0) -> dict:
+    def published_project(self, slug: str, *, budget: float = 15.0) -> PublishedProject:
         """GET /published_projects/{slug}. 409 (processing) is returned as a "processing" error."""
         response, attempts = self.call("GET", f"/published_projects/{quote(slug, safe='')}", budget=budget)
         if response.status_code == 409:
@@ -259,9 +281,7 @@ class DescriptClient:
             raise DescriptError("upstream_error", "Descript refused the request.", status=response.status_code,
                                 code=code, attempts=attempts)
         try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise DescriptError("upstream_error", "Descript's answer was not JSON.", status=200, code="bad_body")
-        return body
+            return PublishedProject.model_validate_json(response.content)
+        except ValidationError:
+            raise DescriptError("upstream_error", "Descript's answer was not the published project we expect.",
+                                status=200, code="bad_body", attempts=attempts) from None

@@ -1,26 +1,70 @@
 """The click: check the files, sign them, ask Descript for an import link, record the outcome.
 
 `send_to_descript` returns the link or raises HandoffFailed; in both cases a Handoff row says
-what happened. The view around it only turns the result into a redirect or a page.
+what happened. Every failure is one kind, and one table (`ANSWERS`) says for each kind what the
+operator's row records and what the user is told; the view around it only turns the result
+into a redirect or a page.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
-
-from partner_site.library.models import Recording
-from partner_site.library.options import DownloadOption
 
 from . import storage
 from .client import DescriptClient, DescriptError
+from .conf import eid_settings
+from .content import MAX_REF_LENGTH, Content
 from .models import Handoff
 from .schema import SchemaFile, build_request
 
 log = logging.getLogger(__name__)
+Outcome = Handoff.Outcome
+
+_NOT_CONNECTED = "This site is not connected to Descript yet. Please try again later."
+_STORAGE_DOWN = "Storage is not available right now. Please try again in a moment."
+_CANNOT_OPEN = "This recording cannot be opened in Descript"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """For one kind of failure: the operator's outcome, and what the user is told."""
+
+    outcome: str
+    http_status: int
+    headline: str
+    message: str  # empty: the failure's own reason, which names the file
+    retryable: bool = True
+
+
+ANSWERS: dict[str, Answer] = {
+    # Our own set-up
+    "misconfigured": Answer(Outcome.MISCONFIGURED, 503, "Edit in Descript is not available", _NOT_CONNECTED),
+    # Storage (eid.storage.StorageError kinds)
+    "missing": Answer(Outcome.STORAGE_MISSING, 422, _CANNOT_OPEN, "", retryable=False),
+    "empty": Answer(Outcome.STORAGE_MISSING, 422, _CANNOT_OPEN, "", retryable=False),
+    "unsupported": Answer(Outcome.INVALID_MEDIA, 422, _CANNOT_OPEN, "", retryable=False),
+    "unavailable": Answer(Outcome.STORAGE_ERROR, 503, "Your files could not be prepared", _STORAGE_DOWN),
+    "credentials": Answer(Outcome.MISCONFIGURED, 503, "Your files could not be prepared", _STORAGE_DOWN),
+    # Descript (eid.client.DescriptError kinds)
+    "rate_limited": Answer(Outcome.RATE_LIMITED, 503, "Descript is busy right now",
+                           "Too many people are opening files in Descript at the moment. "
+                           "Please try again in a minute."),
+    "timeout": Answer(Outcome.TIMEOUT, 503, "Descript is taking too long",
+                      "Descript did not answer in time. Please try again in a moment."),
+    "upstream_error": Answer(Outcome.UPSTREAM_ERROR, 502, "Descript could not open this recording",
+                             "Descript had a problem starting the import. Please try again in a moment."),
+}
+
+# Descript 4xx answers that mean our set-up is wrong rather than the user's request.
+_UPSTREAM_MESSAGES = {
+    400: "Descript could not read this recording's files. Our team has been notified.",
+    401: "The connection to Descript is not set up correctly. Our team has been notified.",
+    403: "The connection to Descript is not set up correctly. Our team has been notified.",
+}
 
 
 @dataclass
@@ -33,23 +77,7 @@ class HandoffFailed(Exception):
     retry_after: int | None = None  # seconds, for the Retry-After header of a 503
 
 
-_STORAGE_OUTCOMES = {
-    "missing": Handoff.Outcome.STORAGE_MISSING,
-    "empty": Handoff.Outcome.STORAGE_MISSING,
-    "unsupported": Handoff.Outcome.INVALID_MEDIA,
-    "unavailable": Handoff.Outcome.STORAGE_ERROR,
-    "credentials": Handoff.Outcome.MISCONFIGURED,
-}
-
-# Descript 4xx answers that mean our set-up is wrong rather than the user's request.
-_UPSTREAM_MESSAGES = {
-    400: "Descript could not read this recording's files. Our team has been notified.",
-    401: "The connection to Descript is not set up correctly. Our team has been notified.",
-    403: "The connection to Descript is not set up correctly. Our team has been notified.",
-}
-
-
-def _finish(handoff: Handoff, outcome: str, **fields) -> Handoff:
+def _finish(handoff: Handoff, outcome: str, **fields: Any) -> Handoff:
     handoff.outcome = outcome
     handoff.finished_at = timezone.now()
     for name, value in fields.items():
@@ -58,86 +86,73 @@ def _finish(handoff: Handoff, outcome: str, **fields) -> Handoff:
     return handoff
 
 
-def record_refused_click(user, recording_id: int, option: str) -> Handoff:
-    """A click on a recording or option this user cannot send (not theirs, absent, unsupported)."""
+def _fail(handoff: Handoff, kind: str, reason: str, *, message: str = "", retry_after: int | None = None,
+          **fields: Any) -> HandoffFailed:
+    """Record the failure on the row and build what the user is told, from the table."""
+    answer = ANSWERS[kind]
+    _finish(handoff, answer.outcome, detail=reason[:500], **fields)
+    return HandoffFailed(handoff, answer.http_status, answer.headline, message or answer.message or reason,
+                         retryable=answer.retryable, retry_after=retry_after)
+
+
+def record_refused_click(user: Any, ref: str, option: str) -> Handoff:
+    """A click on an item or option this user cannot send (not theirs, absent, unsupported)."""
     now = timezone.now()
     return Handoff.objects.create(
         user=user,
-        recording=Recording.objects.filter(pk=recording_id).first(),
+        item_ref=ref[:MAX_REF_LENGTH],
         option=option[:16],
         started_at=now,
         finished_at=now,
-        outcome=Handoff.Outcome.NOT_FOUND,
-        detail="Answered 404: not this user's recording, or no such download option for Descript.",
+        outcome=Outcome.NOT_FOUND,
+        detail="Answered 404: not this user's item, or no such download option for Descript.",
     )
 
 
-def send_to_descript(user, recording: Recording, option: DownloadOption) -> tuple[str, Handoff]:
+def send_to_descript(user: Any, content: Content) -> tuple[str, Handoff]:
     handoff = Handoff(
         user=user,
-        recording=recording,
-        option=option.slug,
-        file_count=len(option.files),
+        item_ref=content.ref[:MAX_REF_LENGTH],
+        item_title=content.title[:300],
+        source_id=content.source_id[:64],
+        option=content.option[:16],
+        file_count=len(content.files),
         started_at=timezone.now(),
     )
-    if not settings.DESCRIPT_PARTNER_DRIVE_ID or not settings.DESCRIPT_API_TOKEN:
-        _finish(handoff, Handoff.Outcome.MISCONFIGURED, detail="DESCRIPT_API_TOKEN or DESCRIPT_PARTNER_DRIVE_ID unset")
-        raise HandoffFailed(handoff, 503, "Edit in Descript is not available",
-                            "This site is not connected to Descript yet. Please try again later.")
+    if not eid_settings.DESCRIPT_PARTNER_DRIVE_ID or not eid_settings.DESCRIPT_API_TOKEN:
+        raise _fail(handoff, "misconfigured", "DESCRIPT_API_TOKEN or DESCRIPT_PARTNER_DRIVE_ID unset")
 
     try:
-        infos = storage.check_for_descript(f.key for f in option.files)
+        infos = storage.check_for_descript(f.key for f in content.files)
         handoff.total_bytes = sum(i.size for i in infos)
-        ttl = settings.EID_PRESIGN_TTL_SECONDS
+        ttl = eid_settings.EID_PRESIGN_TTL_SECONDS
         files = [
-            SchemaFile(uri=storage.presign_get(f.key, ttl), name=f.display_name, start_offset=f.start_offset)
-            for f in option.files
+            SchemaFile(uri=storage.presign_get(f.key, ttl), name=f.name, start_offset=f.start_offset)
+            for f in content.files
         ]
     except storage.StorageError as exc:
-        outcome = _STORAGE_OUTCOMES[exc.kind]
-        _finish(handoff, outcome, detail=exc.reason)
-        if exc.kind in ("unavailable", "credentials"):
-            raise HandoffFailed(handoff, 503, "Your files could not be prepared",
-                                "Storage is not available right now. Please try again in a moment.") from None
-        raise HandoffFailed(handoff, 422, "This recording cannot be opened in Descript", exc.reason,
-                            retryable=False) from None
+        raise _fail(handoff, exc.kind, exc.reason) from None
 
     body = build_request(
-        drive_id=settings.DESCRIPT_PARTNER_DRIVE_ID,
-        source_id=str(recording.source_id),
+        drive_id=eid_settings.DESCRIPT_PARTNER_DRIVE_ID,
+        source_id=content.source_id,
         files=files,
-        multitrack=option.is_multitrack,
+        multitrack=content.multitrack,
     )
     try:
         link = DescriptClient().create_import_url(body)
     except DescriptError as exc:
-        fields = dict(
-            upstream_latency_ms=exc.latency_ms,
-            upstream_attempts=exc.attempts,
-            upstream_status=exc.status,
-            upstream_error_code=exc.code,
-            detail=exc.message,
-        )
+        upstream = dict(upstream_latency_ms=exc.latency_ms, upstream_attempts=exc.attempts,
+                        upstream_status=exc.status, upstream_error_code=exc.code)
         if exc.kind == "rate_limited":
-            _finish(handoff, Handoff.Outcome.RATE_LIMITED, **fields)
-            raise HandoffFailed(handoff, 503, "Descript is busy right now",
-                                "Too many people are opening files in Descript at the moment. "
-                                "Please try again in a minute.",
-                                retry_after=max(1, round(exc.retry_after or 60))) from None
-        if exc.kind == "timeout":
-            _finish(handoff, Handoff.Outcome.TIMEOUT, **fields)
-            raise HandoffFailed(handoff, 503, "Descript is taking too long",
-                                "Descript did not answer in time. Please try again in a moment.") from None
-        if exc.kind == "misconfigured":
-            _finish(handoff, Handoff.Outcome.MISCONFIGURED, **fields)
-            raise HandoffFailed(handoff, 503, "Edit in Descript is not available",
-                                "This site is not connected to Descript yet. Please try again later.") from None
-        _finish(handoff, Handoff.Outcome.UPSTREAM_ERROR, **fields)
+            raise _fail(handoff, exc.kind, exc.message, retry_after=max(1, round(exc.retry_after or 60)),
+                        **upstream) from None
+        if exc.kind in ANSWERS and exc.kind != "upstream_error":
+            raise _fail(handoff, exc.kind, exc.message, **upstream) from None
+        failure = _fail(handoff, "upstream_error", exc.message,
+                        message=_UPSTREAM_MESSAGES.get(exc.status or 0, ""), **upstream)
         log.warning("handoff %s failed: status=%s code=%s", handoff.pk, exc.status, exc.code)
-        raise HandoffFailed(handoff, 502, "Descript could not open this recording",
-                            _UPSTREAM_MESSAGES.get(exc.status or 0,
-                                                   "Descript had a problem starting the import. "
-                                                   "Please try again in a moment.")) from None
+        raise failure from None
 
-    _finish(handoff, Handoff.Outcome.OK, upstream_latency_ms=link.latency_ms, upstream_attempts=link.attempts)
+    _finish(handoff, Outcome.OK, upstream_latency_ms=link.latency_ms, upstream_attempts=link.attempts)
     return link.url, handoff

@@ -10,21 +10,20 @@ and the version is created in the transaction that marks the row done, so it hap
 from __future__ import annotations
 
 import logging
-import posixpath
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from django.conf import settings
+from botocore.exceptions import BotoCoreError, ClientError
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
-from partner_site.library.models import MediaFile, Recording, RecordingVersion, VersionAsset
-
 from . import netsafe, storage
-from .client import DescriptClient, DescriptError
+from .client import DescriptClient, DescriptError, PublishedProject
+from .content import ReturnedEdit, ReturnedFile, Source, StoredEdit, get_adapter
+from .conf import eid_settings
 from .copier import CopyAborted, part_size_for, stream_to_s3
 from .models import ReturnedExport
 from .returns import media_policy
@@ -49,7 +48,7 @@ SMALL_PART_MAX = 20 * 1024 * 1024
 class Step:
     """What the caller (the task) should do next."""
 
-    run_again_at: object | None = None  # a datetime: enqueue again then
+    run_again_at: datetime | None = None  # enqueue again then
 
 
 def object_key(export: ReturnedExport, kind: str) -> str:
@@ -59,77 +58,81 @@ def object_key(export: ReturnedExport, kind: str) -> str:
 # --- the lease --------------------------------------------------------------------------------
 
 
-def _take_lease(export_id) -> tuple[ReturnedExport, uuid.UUID] | None:
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.EID_EXPORT_STALE_SECONDS)
-    with transaction.atomic():
-        export = ReturnedExport.objects.select_for_update().filter(pk=export_id).first()
-        if export is None or not export.is_active:
-            return None
-        if export.lease_token and export.heartbeat_at and export.heartbeat_at > stale:
-            return None  # another worker is on it
-        token = uuid.uuid4()
-        export.lease_token = token
-        export.heartbeat_at = now
-        export.attempts += 1
-        export.save(update_fields=["lease_token", "heartbeat_at", "attempts", "updated_at"])
-    return export, token
+@dataclass
+class Lease:
+    """One worker's claim on one export. Every write goes through it, and only while it holds."""
 
+    export: ReturnedExport
+    token: uuid.UUID
 
-def _update(export: ReturnedExport, token: uuid.UUID, **fields) -> None:
-    """Write fields only while we still hold the lease; CopyAborted when we do not."""
-    fields["heartbeat_at"] = timezone.now()
-    fields["updated_at"] = fields["heartbeat_at"]
-    changed = ReturnedExport.objects.filter(pk=export.pk, lease_token=token).update(**fields)
-    if not changed:
-        raise CopyAborted("lease lost")
-    for name, value in fields.items():
-        setattr(export, name, value)
+    @classmethod
+    def take(cls, export_id: Any) -> Lease | None:
+        now = timezone.now()
+        stale = now - timedelta(seconds=eid_settings.EID_EXPORT_STALE_SECONDS)
+        with transaction.atomic():
+            export = ReturnedExport.objects.select_for_update().filter(pk=export_id).first()
+            if export is None or not export.is_active:
+                return None
+            if export.lease_token and export.heartbeat_at and export.heartbeat_at > stale:
+                return None  # another worker is on it
+            token = uuid.uuid4()
+            export.lease_token = token
+            export.heartbeat_at = now
+            export.attempts += 1
+            export.save(update_fields=["lease_token", "heartbeat_at", "attempts", "updated_at"])
+        return cls(export, token)
 
+    def update(self, **fields: Any) -> None:
+        """Write fields (and the heartbeat) while we hold the lease; CopyAborted when we do not."""
+        fields["heartbeat_at"] = timezone.now()
+        fields["updated_at"] = fields["heartbeat_at"]
+        changed = ReturnedExport.objects.filter(pk=self.export.pk, lease_token=self.token).update(**fields)
+        if not changed:
+            raise CopyAborted("lease lost")
+        for name, value in fields.items():
+            setattr(self.export, name, value)
 
-def _release(export: ReturnedExport, token: uuid.UUID, **fields) -> None:
-    try:
-        _update(export, token, lease_token=None, **fields)
-    except CopyAborted:
-        log.info("export %s: lease was taken over before release", export.pk)
+    def release(self, **fields: Any) -> None:
+        try:
+            self.update(lease_token=None, **fields)
+        except CopyAborted:
+            log.info("export %s: lease was taken over before release", self.export.pk)
+
+    def fail(self, reason: str, *, retryable: bool, detail: str = "") -> Step:
+        log.warning("export %s failed: %s %s", self.export.pk, reason, detail)
+        self.release(state=State.FAILED, reason=reason[:500], retryable=retryable,
+                     finished_at=timezone.now(), next_check_at=None)
+        return Step()
 
 
 # --- the steps --------------------------------------------------------------------------------
 
 
-def advance(export_id) -> Step:
-    leased = _take_lease(export_id)
-    if leased is None:
+def advance(export_id: Any) -> Step:
+    lease = Lease.take(export_id)
+    if lease is None:
         return Step()
-    export, token = leased
     try:
-        if export.state == State.WAITING:
-            return _wait_for_render(export, token)
-        if export.state == State.COPYING:
-            return _copy(export, token)
-        _release(export, token)
+        if lease.export.state == State.WAITING:
+            return _wait_for_render(lease)
+        if lease.export.state == State.COPYING:
+            return _copy(lease)
+        lease.release()
         return Step()
     except CopyAborted:
         return Step()
     except Exception as exc:  # noqa: BLE001 - a bug must still leave a row an operator can read
-        log.exception("export %s: unexpected error", export.pk)
-        _fail(export, token, "Something went wrong while bringing the edit back. Please try again.",
-              retryable=True, detail=type(exc).__name__)
-        return Step()
+        log.exception("export %s: unexpected error", lease.export.pk)
+        return lease.fail("Something went wrong while bringing the edit back. Please try again.",
+                          retryable=True, detail=type(exc).__name__)
 
 
-def _fail(export: ReturnedExport, token: uuid.UUID, reason: str, *, retryable: bool, detail: str = "") -> None:
-    log.warning("export %s failed: %s %s", export.pk, reason, detail)
-    _release(export, token, state=State.FAILED, reason=reason[:500], retryable=retryable,
-             finished_at=timezone.now(), next_check_at=None)
-
-
-def _published_metadata(export: ReturnedExport) -> tuple[str, dict | None, float | None]:
-    """Ask the published_projects API, when we have a token. ("ready"|"wait"|"skip", body, wait)."""
-    if not settings.DESCRIPT_API_TOKEN:
+def _published_metadata(export: ReturnedExport) -> tuple[str, PublishedProject | None, float | None]:
+    """Ask the published_projects API, when we have a token. ("ready"|"wait"|"skip", answer, wait)."""
+    if not eid_settings.DESCRIPT_API_TOKEN:
         return "skip", None, None
     try:
-        body = DescriptClient().published_project(export.share_id, budget=15.0)
+        answer = DescriptClient().published_project(export.share_id, budget=15.0)
     except DescriptError as exc:
         if exc.kind == "processing":
             return "wait", None, None
@@ -137,7 +140,7 @@ def _published_metadata(export: ReturnedExport) -> tuple[str, dict | None, float
             return "wait", None, exc.retry_after
         log.info("export %s: published_projects unavailable (%s %s), using page tags", export.pk, exc.status, exc.code)
         return "skip", None, None
-    return "ready", body, None
+    return "ready", answer, None
 
 
 def _probe(url: str) -> int:
@@ -161,16 +164,17 @@ def _sources(export: ReturnedExport) -> dict[str, str]:
     return dict(export.media_links.get("_resolved") or {k: v for k, v in export.media_links.items() if k in PART_FORMATS})
 
 
-def _wait_for_render(export: ReturnedExport, token: uuid.UUID) -> Step:
+def _wait_for_render(lease: Lease) -> Step:
+    export = lease.export
     now = timezone.now()
     if export.next_check_at and export.next_check_at > now + timedelta(seconds=1):
-        _release(export, token)
+        lease.release()
         return Step(run_again_at=export.next_check_at)
 
-    poll = settings.EID_EXPORT_POLL_SECONDS
+    poll = eid_settings.EID_EXPORT_POLL_SECONDS
     waiting_since = export.waiting_since or export.created_at
     links = {k: v for k, v in export.media_links.items() if k in PART_FORMATS}
-    api_state, api_body, api_wait = _published_metadata(export)
+    api_state, published, api_wait = _published_metadata(export)
     ready = api_state != "wait"
     last_status = 409 if api_state == "wait" and api_wait is None else (429 if api_state == "wait" else None)
     if ready:
@@ -178,8 +182,7 @@ def _wait_for_render(export: ReturnedExport, token: uuid.UUID) -> Step:
             try:
                 status = _probe(url)
             except netsafe.UnsafeURL as exc:
-                _fail(export, token, f"Descript's {kind} link is not allowed: {exc.reason}", retryable=False)
-                return Step()
+                return lease.fail(f"Descript's {kind} link is not allowed: {exc.reason}", retryable=False)
             except netsafe.FetchError as exc:
                 status = exc.status or 0
             last_status = status
@@ -187,43 +190,37 @@ def _wait_for_render(export: ReturnedExport, token: uuid.UUID) -> Step:
                 ready = False
                 break
             if status >= 400:
-                _fail(export, token, f"Descript's {kind} link answered with an error ({status}).", retryable=True)
-                return Step()
+                return lease.fail(f"Descript's {kind} link answered with an error ({status}).", retryable=True)
 
     checks = export.checks + 1
     if not ready:
-        if (now - waiting_since).total_seconds() >= settings.EID_EXPORT_GIVE_UP_SECONDS:
-            hours = settings.EID_EXPORT_GIVE_UP_SECONDS / 3600
-            _fail(export, token,
-                  f"Descript had not finished rendering after {hours:g} hours of checking. "
-                  "Publish again in Descript, or try again later.", retryable=True)
-            return Step()
+        if (now - waiting_since).total_seconds() >= eid_settings.EID_EXPORT_GIVE_UP_SECONDS:
+            hours = eid_settings.EID_EXPORT_GIVE_UP_SECONDS / 3600
+            return lease.fail(f"Descript had not finished rendering after {hours:g} hours of checking. "
+                              "Publish again in Descript, or try again later.", retryable=True)
         delay = max(poll, api_wait or 0)
         next_at = now + timedelta(seconds=delay)
-        _release(export, token, checks=checks, last_check_status=last_status, next_check_at=next_at)
+        lease.release(checks=checks, last_check_status=last_status, next_check_at=next_at)
         return Step(run_again_at=next_at)
 
-    resolved = dict(links)
-    fields: dict = {}
-    if api_body:
-        meta = api_body.get("metadata") if isinstance(api_body.get("metadata"), dict) else {}
-        title = meta.get("title")
-        if isinstance(title, str) and title.strip() and not export.title:
-            fields["title"] = title.strip()[:300]
-        duration = meta.get("duration_seconds")
-        if isinstance(duration, (int, float)) and duration >= 0:
-            resolved["_duration"] = float(duration)
-        download = api_body.get("download_url")
-        kind = "video" if api_body.get("publish_type") == "video" else "audio"
-        if isinstance(download, str) and _fetchable(download):
-            resolved[kind] = download  # else the page's own media link stays
-        if isinstance(api_body.get("subtitles"), str) and api_body["subtitles"].strip():
-            resolved["_subtitles_text"] = api_body["subtitles"]
+    resolved: dict[str, Any] = dict(links)
+    fields: dict[str, Any] = {}
+    if published:
+        meta = published.metadata
+        if meta.title and meta.title.strip() and not export.title:
+            fields["title"] = meta.title.strip()[:300]
+        if meta.duration_seconds is not None and meta.duration_seconds >= 0:
+            resolved["_duration"] = float(meta.duration_seconds)
+        kind = "video" if published.publish_type == "video" else "audio"
+        if published.download_url and _fetchable(published.download_url):
+            resolved[kind] = published.download_url  # else the page's own media link stays
+        if published.subtitles and published.subtitles.strip():
+            resolved["_subtitles_text"] = published.subtitles
     media_links = dict(export.media_links, _resolved=resolved)
     # From here `attempts` counts copy attempts: this run is the first.
-    _update(export, token, state=State.COPYING, checks=checks, last_check_status=last_status,
-            next_check_at=None, media_links=media_links, attempts=1, **fields)
-    return _copy(export, token)
+    lease.update(state=State.COPYING, checks=checks, last_check_status=last_status,
+                 next_check_at=None, media_links=media_links, attempts=1, **fields)
+    return _copy(lease)
 
 
 def _abort_previous_upload(export: ReturnedExport) -> None:
@@ -234,23 +231,23 @@ def _abort_previous_upload(export: ReturnedExport) -> None:
             storage.abort_uploads(key)
 
 
-def _copy(export: ReturnedExport, token: uuid.UUID) -> Step:
+def _copy(lease: Lease) -> Step:
+    export = lease.export
     if export.attempts > MAX_COPY_ATTEMPTS:
-        _fail(export, token, "Copying the edit kept failing. Please try again later.", retryable=True)
-        return Step()
+        return lease.fail("Copying the edit kept failing. Please try again later.", retryable=True)
     _abort_previous_upload(export)  # a worker that died mid-copy left parts behind
-    _update(export, token, upload={}, bytes_copied=0, reason="")
+    lease.update(upload={}, bytes_copied=0, reason="")
     resolved = export.media_links.get("_resolved") or {}
-    stored: list[tuple[str, str, int, str]] = []
+    stored: list[ReturnedFile] = []
     copied_before = 0
     try:
         for kind in ("video", "audio"):
             url = resolved.get(kind)
             if url:
                 key = object_key(export, kind)
-                size = _copy_media(export, token, url, key, PART_FORMATS[kind][1], copied_before)
+                size = _copy_media(lease, url, key, PART_FORMATS[kind][1], copied_before)
                 copied_before += size
-                stored.append((kind, key, size, PART_FORMATS[kind][1]))
+                stored.append(ReturnedFile(kind, key, size, PART_FORMATS[kind][1]))
         for kind in SMALL_PARTS:
             text = resolved.get("_subtitles_text") if kind == "subtitles" else None
             if text is not None:
@@ -261,75 +258,62 @@ def _copy(export: ReturnedExport, token: uuid.UUID) -> Step:
                 continue
             key = object_key(export, kind)
             storage.put_bytes(key, data, PART_FORMATS[kind][1])
-            stored.append((kind, key, len(data), PART_FORMATS[kind][1]))
+            stored.append(ReturnedFile(kind, key, len(data), PART_FORMATS[kind][1]))
             copied_before += len(data)
             # Captions count toward the total too, so "copied" never passes "of".
-            _update(export, token, bytes_copied=copied_before,
-                    bytes_total=max(export.bytes_total or 0, copied_before))
+            lease.update(bytes_copied=copied_before, bytes_total=max(export.bytes_total or 0, copied_before))
     except CopyAborted:
         raise
     except netsafe.UnsafeURL as exc:
-        _fail(export, token, f"A link on the Descript page is not allowed: {exc.reason}", retryable=False)
-        return Step()
+        return lease.fail(f"A link on the Descript page is not allowed: {exc.reason}", retryable=False)
     except (netsafe.FetchError, storage.StorageError, OSError) as exc:
-        reason = getattr(exc, "reason", "") or "The copy was interrupted."
-        log.warning("export %s: copy attempt %s failed: %s", export.pk, export.attempts, reason)
-        if export.attempts >= MAX_COPY_ATTEMPTS:
-            _fail(export, token, f"Copying the edit failed: {reason}", retryable=True)
-            return Step()
-        again = timezone.now() + timedelta(seconds=min(60.0, 2.0 ** export.attempts))
-        _release(export, token, reason=f"Retrying: {reason}"[:500], next_check_at=again)
-        return Step(run_again_at=again)
-    except Exception as exc:
-        from botocore.exceptions import BotoCoreError, ClientError
+        if isinstance(exc, netsafe.FetchError) and exc.kind == "too_large":
+            reason = "The media file is larger than this site accepts."
+        else:
+            reason = getattr(exc, "reason", "") or "The copy was interrupted."
+        return _retry_copy_later(lease, reason)
+    except (BotoCoreError, ClientError):
+        return _retry_copy_later(lease, "storage was unavailable.")
 
-        if not isinstance(exc, (BotoCoreError, ClientError)):
-            raise
-        if export.attempts >= MAX_COPY_ATTEMPTS:
-            _fail(export, token, "Storage kept failing while copying the edit.", retryable=True)
-            return Step()
-        again = timezone.now() + timedelta(seconds=min(60.0, 2.0 ** export.attempts))
-        _release(export, token, reason="Retrying: storage was unavailable.", next_check_at=again)
-        return Step(run_again_at=again)
-
-    if not any(kind in ("audio", "video") for kind, *_ in stored):
-        _fail(export, token, "The Descript page had no media we could copy.", retryable=False)
-        return Step()
-    _publish_version(export, token, stored, resolved.get("_duration"))
+    if not any(f.kind in ("audio", "video") for f in stored):
+        return lease.fail("The Descript page had no media we could copy.", retryable=False)
+    _publish_version(lease, tuple(stored), resolved.get("_duration"))
     return Step()
 
 
-def _copy_media(export, token, url: str, key: str, content_type: str, copied_before: int) -> int:
+def _retry_copy_later(lease: Lease, reason: str) -> Step:
+    export = lease.export
+    log.warning("export %s: copy attempt %s failed: %s", export.pk, export.attempts, reason)
+    if export.attempts >= MAX_COPY_ATTEMPTS:
+        return lease.fail(f"Copying the edit failed: {reason}", retryable=True)
+    again = timezone.now() + timedelta(seconds=min(60.0, 2.0 ** export.attempts))
+    lease.release(reason=f"Retrying: {reason}"[:500], next_check_at=again)
+    return Step(run_again_at=again)
+
+
+def _copy_media(lease: Lease, url: str, key: str, content_type: str, copied_before: int) -> int:
     last_beat = [time.monotonic()]
 
     def progress(total: int) -> None:
-        if time.monotonic() - last_beat[0] >= settings.EID_EXPORT_HEARTBEAT_SECONDS:
+        if time.monotonic() - last_beat[0] >= eid_settings.EID_EXPORT_HEARTBEAT_SECONDS:
             last_beat[0] = time.monotonic()
-            _update(export, token, bytes_copied=copied_before + total)  # raises CopyAborted if lost
+            lease.update(bytes_copied=copied_before + total)  # raises CopyAborted if lost
 
+    limit = eid_settings.EID_EXPORT_MAX_MEDIA_BYTES
     with netsafe.open_stream(url, media_policy()) as response:
         if response.status_code != 200:
             raise netsafe.FetchError(f"Descript's media link answered {response.status_code}.",
                                      kind="bad_status", status=response.status_code)
         length = response.headers.get("Content-Length")
         if length and length.isdigit():
-            if int(length) > settings.EID_EXPORT_MAX_MEDIA_BYTES:
+            if int(length) > limit:
                 raise netsafe.FetchError("The media file is larger than this site accepts.", kind="too_large")
-            _update(export, token, bytes_total=copied_before + int(length))
-        limit = settings.EID_EXPORT_MAX_MEDIA_BYTES
-
-        def chunks():
-            seen = 0
-            for chunk in response.iter_content(chunk_size=1024 * 1024):
-                seen += len(chunk)
-                if seen > limit:
-                    raise netsafe.FetchError("The media file is larger than this site accepts.", kind="too_large")
-                yield chunk
-
+            lease.update(bytes_total=copied_before + int(length))
         # Recorded first: if this process dies mid-copy, the next run aborts what it left in S3.
-        _update(export, token, upload={"key": key})
-        size = stream_to_s3(chunks(), key, content_type, part_size=part_size_for(limit), on_progress=progress)
-    _update(export, token, upload={}, bytes_copied=copied_before + size)
+        lease.update(upload={"key": key})
+        size = stream_to_s3(netsafe.iter_chunks(response, max_bytes=limit), key, content_type,
+                            part_size=part_size_for(limit), on_progress=progress)
+    lease.update(upload={}, bytes_copied=copied_before + size)
     return size
 
 
@@ -346,54 +330,37 @@ def _fetch_small(url: str) -> bytes:
     return result.body
 
 
-def _publish_version(export: ReturnedExport, token: uuid.UUID, stored, duration) -> None:
-    """Make the version visible, exactly once: the row lock and the state check guard it."""
+def _publish_version(lease: Lease, stored: tuple[ReturnedFile, ...], duration: float | None) -> None:
+    """Hand the edit to the site and mark the row done, in one transaction: exactly once."""
     with transaction.atomic():
-        row = ReturnedExport.objects.select_for_update().get(pk=export.pk)
-        if row.lease_token != token or row.state != State.COPYING:
+        row = ReturnedExport.objects.select_for_update().get(pk=lease.export.pk)
+        if row.lease_token != lease.token or row.state != State.COPYING:
             raise CopyAborted("lease lost before publishing")
-        recording = row.recording
-        if recording is None:
-            recording = Recording.objects.create(owner_id=row.user_id, title=row.title)
-            primary = next(s for s in stored if s[0] in ("video", "audio"))
-            MediaFile.objects.create(recording=recording, role=MediaFile.Role.MIX, key=primary[1],
-                                     name=posixpath.basename(primary[1]))
-        else:
-            recording = Recording.objects.select_for_update().get(pk=recording.pk)
-        number = (recording.versions.aggregate(n=Max("number"))["n"] or 0) + 1
-        version = RecordingVersion.objects.create(recording=recording, number=number, title=row.title,
-                                                  duration_seconds=duration)
-        VersionAsset.objects.bulk_create(
-            VersionAsset(version=version, kind=kind, key=key, size=size, content_type=ctype)
-            for kind, key, size, ctype in stored
+        target = Source(row.target_ref, row.target_title) if row.target_ref else None
+        result: StoredEdit = get_adapter().store_edit(
+            ReturnedEdit(user=row.user, title=row.title, source=target, files=stored, duration_seconds=duration)
         )
         now = timezone.now()
         ReturnedExport.objects.filter(pk=row.pk).update(
-            state=State.DONE, recording=recording, version=version, lease_token=None, heartbeat_at=now,
-            finished_at=now, upload={}, reason="", updated_at=now,
-            bytes_copied=sum(s[2] for s in stored),
+            state=State.DONE, result_ref=str(result.ref)[:64], result_title=result.title[:300],
+            version_number=result.version, lease_token=None, heartbeat_at=now, finished_at=now, upload={},
+            reason="", updated_at=now, bytes_copied=sum(f.size for f in stored),
         )
-    log.info("export %s: version %s of recording %s is ready", export.pk, number, recording.pk)
+    log.info("export %s: version %s of item %s is ready", row.pk, result.version, result.ref)
 
 
-def retry(export: ReturnedExport) -> bool:
-    """A user's or operator's retry of a failed import: wait for rendering again, from now."""
+def retry(export: ReturnedExport, *, operator: bool = False) -> bool:
+    """A retry of a failed import: wait for rendering again, from now.
+
+    A user may retry only a retryable failure; an operator any failure. The row changes only
+    then; `eid.tasks.retry_import` enqueues when it did.
+    """
     now = timezone.now()
-    changed = ReturnedExport.objects.filter(pk=export.pk, state=State.FAILED, retryable=True).update(
+    failed = ReturnedExport.objects.filter(pk=export.pk, state=State.FAILED)
+    if not operator:
+        failed = failed.filter(retryable=True)
+    changed = failed.update(
         state=State.WAITING, reason="", retryable=False, waiting_since=now, next_check_at=now, checks=0,
         attempts=0, finished_at=None, lease_token=None, updated_at=now,
     )
     return bool(changed)
-
-
-def stale_exports(now=None):
-    """Active rows no worker is moving: a dead worker's lease, or a queued nudge that was lost."""
-    now = now or timezone.now()
-    stale = now - timedelta(seconds=settings.EID_EXPORT_STALE_SECONDS)
-    from django.db.models import Q
-
-    return ReturnedExport.objects.filter(state__in=[State.WAITING, State.COPYING]).filter(
-        Q(lease_token__isnull=False, heartbeat_at__lt=stale)
-        | Q(lease_token__isnull=True, next_check_at__lt=stale)
-        | Q(lease_token__isnull=True, next_check_at__isnull=True, updated_at__lt=stale)
-    )

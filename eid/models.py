@@ -7,9 +7,14 @@ Descript's media links, which the worker needs; they are hidden from the admin a
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .conf import eid_settings
 
 
 class Handoff(models.Model):
@@ -28,9 +33,10 @@ class Handoff(models.Model):
         NOT_FOUND = "not_found", "No such recording or option for this user"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
-    recording = models.ForeignKey(
-        "library.Recording", on_delete=models.SET_NULL, null=True, related_name="handoffs"
-    )
+    # The partner's item, by its id and title at the time (eid holds no key to the site's tables).
+    item_ref = models.CharField(max_length=64, blank=True, db_index=True)
+    item_title = models.CharField(max_length=300, blank=True)
+    source_id = models.CharField(max_length=64, blank=True)
     option = models.CharField(max_length=16)
     file_count = models.PositiveIntegerField(default=0)
     total_bytes = models.BigIntegerField(default=0)
@@ -49,6 +55,20 @@ class Handoff(models.Model):
 
     def __str__(self) -> str:
         return f"Click #{self.pk}: {self.get_outcome_display()}"
+
+
+class ReturnedExportQuerySet(models.QuerySet["ReturnedExport"]):
+    def active(self) -> ReturnedExportQuerySet:
+        return self.filter(state__in=[ReturnedExport.State.WAITING, ReturnedExport.State.COPYING])
+
+    def stale(self, now: datetime | None = None) -> ReturnedExportQuerySet:
+        """Active rows no worker is moving: a dead worker's lease, or a queued nudge that was lost."""
+        cutoff = (now or timezone.now()) - timedelta(seconds=eid_settings.EID_EXPORT_STALE_SECONDS)
+        return self.active().filter(
+            Q(lease_token__isnull=False, heartbeat_at__lt=cutoff)
+            | Q(lease_token__isnull=True, next_check_at__lt=cutoff)
+            | Q(lease_token__isnull=True, next_check_at__isnull=True, updated_at__lt=cutoff)
+        )
 
 
 class ReturnedExport(models.Model):
@@ -78,14 +98,14 @@ class ReturnedExport(models.Model):
     match = models.CharField(max_length=20, choices=Match.choices)
     partner_tag = models.CharField(max_length=200, blank=True)
     source_tag = models.CharField(max_length=200, blank=True)
-    # The recording this edit belongs to (own_source only). New recordings are created, with
-    # their first version, when every part is stored.
-    recording = models.ForeignKey(
-        "library.Recording", on_delete=models.SET_NULL, null=True, blank=True, related_name="returned_exports"
-    )
-    version = models.OneToOneField(
-        "library.RecordingVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="returned_export"
-    )
+    # The partner's item this edit belongs to (own_source only), by the adapter's id. New items
+    # are made by the adapter, with their first version, when every part is stored.
+    target_ref = models.CharField(max_length=64, blank=True)
+    target_title = models.CharField(max_length=300, blank=True)
+    # Where the edit landed once done: the item (new or the target) and its version number.
+    result_ref = models.CharField(max_length=64, blank=True)
+    result_title = models.CharField(max_length=300, blank=True)
+    version_number = models.PositiveIntegerField(null=True, blank=True)
     # Descript's links (possibly signed): for the worker only, never shown.
     media_links = models.JSONField(default=dict, blank=True)
 
@@ -106,6 +126,8 @@ class ReturnedExport(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ReturnedExportQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -10,23 +10,24 @@ import functools
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import IntegrityError, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
-from partner_site.library.models import Recording
-
+from .conf import eid_settings
 from . import netsafe, sharepage
+from .content import Source, get_adapter
 from .models import ReturnedExport
 
 log = logging.getLogger(__name__)
 
 PAGE_MAX_BYTES = 2_000_000
-_UUIDISH = re.compile(r"^[0-9a-fA-F-]{32,36}$")
+# Source ids are the partner's own (UUIDs in the demo): anything printable and short is asked about.
+_SOURCE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 class ReturnRefused(Exception):
@@ -44,14 +45,14 @@ def _origins(values) -> frozenset[str]:
 
 @functools.lru_cache(maxsize=1)
 def share_policy() -> netsafe.FetchPolicy:
-    hosts = {h.lower() for h in settings.DESCRIPT_SHARE_HOSTS}
-    origins = _origins(settings.DESCRIPT_SANDBOX_ORIGINS)
+    hosts = {h.lower() for h in eid_settings.DESCRIPT_SHARE_HOSTS}
+    origins = _origins(eid_settings.DESCRIPT_SANDBOX_ORIGINS)
     hosts |= {urlsplit(o).hostname for o in origins if urlsplit(o).hostname}
     return netsafe.FetchPolicy(
         allowed_hosts=frozenset(hosts),
         dev_origins=origins,
         max_bytes=PAGE_MAX_BYTES,
-        timeout=settings.EID_SHARE_PAGE_TIMEOUT,
+        timeout=eid_settings.EID_SHARE_PAGE_TIMEOUT,
         allowed_content_types=("text/html", "application/xhtml+xml"),
     )
 
@@ -61,8 +62,8 @@ def media_policy() -> netsafe.FetchPolicy:
     """Media and caption links: any public https host (Descript serves them from CDNs)."""
     return netsafe.FetchPolicy(
         allowed_hosts=frozenset(),
-        dev_origins=_origins(settings.DESCRIPT_SANDBOX_ORIGINS),
-        max_bytes=settings.EID_EXPORT_MAX_MEDIA_BYTES,
+        dev_origins=_origins(eid_settings.DESCRIPT_SANDBOX_ORIGINS),
+        max_bytes=eid_settings.EID_EXPORT_MAX_MEDIA_BYTES,
         timeout=60.0,
     )
 
@@ -75,8 +76,16 @@ def _reset_policies(setting: str, **kwargs) -> None:
         media_policy.cache_clear()
 
 
-def clean_share_url(raw: str) -> tuple[str, str]:
-    """Validate a share link; return (canonical url without query or fragment, share id)."""
+@dataclass(frozen=True)
+class ShareLink:
+    """A share link that passed the address rules: canonical (no query or fragment), with its id."""
+
+    url: str
+    share_id: str
+
+
+def clean_share_url(raw: str) -> ShareLink:
+    """Validate a share link once; the landing passes the result on instead of checking again."""
     raw = (raw or "").strip()
     if not raw:
         raise ReturnRefused("No Descript share link was given.")
@@ -86,7 +95,7 @@ def clean_share_url(raw: str) -> tuple[str, str]:
         raise ReturnRefused(exc.reason) from None
     share_id = sharepage.share_id_from_path(parts.path)
     canonical = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
-    return canonical, share_id
+    return ShareLink(canonical, share_id)
 
 
 @dataclass(frozen=True)
@@ -96,27 +105,28 @@ class Preview:
     title: str
     tags: sharepage.ShareTags
     match: str
-    recording: Recording | None
+    target: Source | None  # the user's own item this edit belongs to (own_source only)
 
 
-def classify(user, tags: sharepage.ShareTags, drive_id: str) -> tuple[str, Recording | None]:
-    """Where does this edit go? Only ever onto a recording of `user`."""
+def classify(user: Any, tags: sharepage.ShareTags, drive_id: str) -> tuple[str, Source | None]:
+    """Where does this edit go? Only ever onto an item of `user`, as the adapter finds it."""
     M = ReturnedExport.Match
     if not tags.partner and not tags.source:
         return M.NO_TAGS, None
     if not drive_id or (tags.partner or "").lower() != drive_id.lower():
         return M.OTHER_PARTNER, None
     source = (tags.source or "").strip()
-    if not _UUIDISH.match(source):
+    if not _SOURCE_ID.match(source):
         return M.UNKNOWN_SOURCE, None
-    recording = Recording.objects.filter(source_id=source).select_related("owner").first()
-    if recording is None:
-        return M.UNKNOWN_SOURCE, None
-    if recording.owner_id != user.pk:
-        # Someone else's recording: say nothing about it to this user; operators see the match.
-        log.warning("returned export: user %s sent a share page whose source is another user's recording", user.pk)
+    adapter = get_adapter()
+    target = adapter.find_source(user, source)
+    if target is not None:
+        return M.OWN_SOURCE, target
+    if adapter.source_exists(source):
+        # Someone else's item: say nothing about it to this user; operators see the match.
+        log.warning("returned export: user %s sent a share page whose source is another user's item", user.pk)
         return M.FOREIGN_SOURCE, None
-    return M.OWN_SOURCE, recording
+    return M.UNKNOWN_SOURCE, None
 
 
 _FETCH_REFUSALS = {
@@ -138,10 +148,9 @@ def _refusal_for(exc: netsafe.FetchError) -> ReturnRefused:
     return ReturnRefused(reason, status)
 
 
-def preview(user, raw_url: str, title_hint: str = "") -> Preview:
-    share_url, share_id = clean_share_url(raw_url)
+def preview(user: Any, link: ShareLink, title_hint: str = "") -> Preview:
     try:
-        page = netsafe.fetch(share_url, share_policy(), path_pattern=sharepage.SHARE_PATH)
+        page = netsafe.fetch(link.url, share_policy(), path_pattern=sharepage.SHARE_PATH)
     except netsafe.UnsafeURL as exc:
         raise ReturnRefused(exc.reason) from None
     except netsafe.FetchError as exc:
@@ -154,12 +163,12 @@ def preview(user, raw_url: str, title_hint: str = "") -> Preview:
         raise ReturnRefused(exc.reason, 422) from None
     if not (tags.audio or tags.video):
         raise ReturnRefused("That Descript page has no audio or video to bring back.", 422)
-    match, recording = classify(user, tags, settings.DESCRIPT_PARTNER_DRIVE_ID)
+    match, target = classify(user, tags, eid_settings.DESCRIPT_PARTNER_DRIVE_ID)
     title = (title_hint or tags.title or "Edited in Descript").strip()[:300]
-    return Preview(share_url, share_id, title, tags, match, recording)
+    return Preview(link.url, link.share_id, title, tags, match, target)
 
 
-def confirm(user, preview_: Preview) -> tuple[ReturnedExport, bool]:
+def confirm(user: Any, preview_: Preview) -> tuple[ReturnedExport, bool]:
     """Create the import once per (user, share); a second confirm finds the first."""
     tags = preview_.tags
     links = {k: v for k, v in {
@@ -172,7 +181,8 @@ def confirm(user, preview_: Preview) -> tuple[ReturnedExport, bool]:
         match=preview_.match,
         partner_tag=(tags.partner or "")[:200],
         source_tag=(tags.source or "")[:200],
-        recording=preview_.recording,
+        target_ref=preview_.target.ref if preview_.target else "",
+        target_title=preview_.target.title[:300] if preview_.target else "",
         media_links=links,
         next_check_at=now,
         waiting_since=now,

@@ -17,11 +17,12 @@ from typing import Iterable
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from partner_site.library.models import SUPPORTED_CONTENT_TYPES, SUPPORTED_EXTENSIONS
+
+from .conf import eid_settings
+from .media import is_supported_object
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,10 @@ class ObjectInfo:
 def s3_client():
     return boto3.client(
         "s3",
-        endpoint_url=settings.AWS_S3_ENDPOINT_URL,
-        region_name=settings.AWS_S3_REGION_NAME,
-        aws_access_key_id=settings.AWS_ACCESS_KEY_ID,
-        aws_secret_access_key=settings.AWS_SECRET_ACCESS_KEY,
+        endpoint_url=eid_settings.AWS_S3_ENDPOINT_URL,
+        region_name=eid_settings.AWS_S3_REGION_NAME,
+        aws_access_key_id=eid_settings.AWS_ACCESS_KEY_ID,
+        aws_secret_access_key=eid_settings.AWS_SECRET_ACCESS_KEY,
         config=Config(
             signature_version="s3v4",
             s3={"addressing_style": "path"},
@@ -80,17 +81,7 @@ def _reset_client(setting: str, **kwargs) -> None:
 
 
 def bucket() -> str:
-    return settings.AWS_STORAGE_BUCKET_NAME
-
-
-def _media_type_ok(key: str, content_type: str) -> bool:
-    """Judge by the stored Content-Type, falling back to the extension for generic types."""
-    ctype = (content_type or "").split(";")[0].strip().lower()
-    if ctype in SUPPORTED_CONTENT_TYPES:
-        return True
-    if ctype in ("", "binary/octet-stream", "application/octet-stream"):
-        return posixpath.splitext(key.lower())[1] in SUPPORTED_EXTENSIONS
-    return False
+    return eid_settings.AWS_STORAGE_BUCKET_NAME
 
 
 def head(key: str) -> ObjectInfo:
@@ -127,7 +118,7 @@ def check_for_descript(keys: Iterable[str]) -> list[ObjectInfo]:
         name = posixpath.basename(info.key) or info.key
         if info.size <= 0:
             raise StorageError("empty", f"The file “{name}” is empty.", info.key)
-        if not _media_type_ok(info.key, info.content_type):
+        if not is_supported_object(info.key, info.content_type):
             raise StorageError(
                 "unsupported",
                 f"The file “{name}” is not a type Descript can import "

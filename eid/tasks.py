@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django_tasks import task
+
+if TYPE_CHECKING:
+    from .models import ReturnedExport
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +23,16 @@ def advance_export(export_id: str) -> None:
         enqueue_advance(export_id, run_after=step.run_again_at)
 
 
-def enqueue_advance(export_id, *, run_after=None) -> None:
+def enqueue_advance(export_id: Any, *, run_after: datetime | None = None) -> None:
     task_ = advance_export.using(run_after=run_after) if run_after is not None else advance_export
     task_.enqueue(str(export_id))
+
+
+def retry_import(export: ReturnedExport, *, operator: bool = False) -> bool:
+    """Retry a failed import and nudge a worker; False when there was nothing to retry."""
+    from .ingest import retry
+
+    if not retry(export, operator=operator):
+        return False
+    enqueue_advance(export.pk)
+    return True

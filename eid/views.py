@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
-from partner_site.library.models import Recording
-from partner_site.library.options import find_option
-
-from . import ingest, returns
+from . import returns
+from .content import get_adapter
 from .handoff import HandoffFailed, record_refused_click, send_to_descript
 from .models import ReturnedExport
-from .tasks import enqueue_advance
+from .tasks import retry_import
 
 
 def error_page(
@@ -30,19 +29,16 @@ def error_page(
 
 @never_cache
 @login_required
-def edit_in_descript(request: HttpRequest, recording_id: int, option: str) -> HttpResponse:
+def edit_in_descript(request: HttpRequest, ref: str, option: str) -> HttpResponse:
     if request.method != "POST":
         return error_page(request, 405, "Use the button", "Open a recording in Descript with its “Edit in Descript” button.")
-    recording = (
-        Recording.objects.filter(pk=recording_id, owner=request.user).prefetch_related("files").first()
-    )
-    chosen = find_option(recording, option) if recording else None
-    if chosen is None or not chosen.supported_by_descript:
-        # Someone else's recording looks exactly like a missing one; operators still see the try.
-        record_refused_click(request.user, recording_id, option)
+    content = get_adapter().get_content(request.user, ref, option)
+    if content is None or not content.importable:
+        # Someone else's item looks exactly like a missing one; operators still see the try.
+        record_refused_click(request.user, ref, option)
         raise Http404("No such recording")
     try:
-        url, _ = send_to_descript(request.user, recording, chosen)
+        url, _ = send_to_descript(request.user, content)
     except HandoffFailed as failure:
         page = error_page(request, failure.http_status, failure.headline, failure.message, retry=failure.retryable)
         if failure.retry_after:
@@ -50,15 +46,6 @@ def edit_in_descript(request: HttpRequest, recording_id: int, option: str) -> Ht
         return page
     # The link is single-use and personal: never let a cache keep the redirect.
     return HttpResponseRedirect(url)
-
-
-def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    return error_page(
-        request,
-        403,
-        "Please try again",
-        "Your session expired or the form was sent from elsewhere. Go back, reload the page and try again.",
-    )
 
 
 # --- The way back -----------------------------------------------------------------------------
@@ -73,25 +60,28 @@ def landing(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "POST"):
         return error_page(request, 405, "Not allowed", "Use the link Descript gave you.")
     try:
-        share_url, share_id = returns.clean_share_url(raw_url)
+        link = returns.clean_share_url(raw_url)
     except returns.ReturnRefused as refused:
         return error_page(request, refused.status, "This link cannot be imported", refused.reason)
-    existing = ReturnedExport.objects.filter(user=request.user, share_id=share_id).first()
+    existing = ReturnedExport.objects.filter(user=request.user, share_id=link.share_id).first()
     if existing:
         return redirect("eid:import_status", existing.pk)
     try:
-        preview = returns.preview(request.user, share_url, title_hint)
+        preview = returns.preview(request.user, link, title_hint)
     except returns.ReturnRefused as refused:
         return error_page(request, refused.status, "This link cannot be imported", refused.reason,
                           retry=refused.status >= 500, retry_url=request.get_full_path())
     if request.method == "POST":
         export, _ = returns.confirm(request.user, preview)
         return redirect("eid:import_status", export.pk)
-    return render(request, "eid/landing.html", {"preview": preview, "url": share_url, "title": preview.title})
+    target_url = get_adapter().item_url(preview.target.ref) if preview.target else ""
+    return render(request, "eid/landing.html",
+                  {"preview": preview, "url": link.url, "title": preview.title, "target_url": target_url})
 
 
-def _status_payload(export: ReturnedExport) -> dict:
-    payload = {
+def _status_payload(export: ReturnedExport) -> dict[str, Any]:
+    item_ref = export.result_ref or export.target_ref
+    return {
         "state": export.state,
         "state_label": export.get_state_display(),
         "checks": export.checks,
@@ -100,17 +90,16 @@ def _status_payload(export: ReturnedExport) -> dict:
         "bytes_total": export.bytes_total,
         "reason": export.reason,
         "retryable": export.state == ReturnedExport.State.FAILED and export.retryable,
-        "recording_url": reverse("recording", args=[export.recording_id]) if export.recording_id else None,
-        "version": export.version.number if export.version_id else None,
+        "item_url": (get_adapter().item_url(item_ref) or None) if item_ref else None,
+        "item_title": export.result_title or export.target_title or None,
+        "version": export.version_number,
     }
-    return payload
 
 
 @never_cache
 @login_required
-def import_status(request: HttpRequest, export_id) -> HttpResponse:
-    export = get_object_or_404(ReturnedExport.objects.select_related("recording", "version"),
-                               pk=export_id, user=request.user)
+def import_status(request: HttpRequest, export_id: Any) -> HttpResponse:
+    export = get_object_or_404(ReturnedExport, pk=export_id, user=request.user)
     if request.GET.get("format") == "json":
         return JsonResponse(_status_payload(export))
     return render(request, "eid/status.html", {"export": export, "status": _status_payload(export)})
@@ -118,10 +107,9 @@ def import_status(request: HttpRequest, export_id) -> HttpResponse:
 
 @never_cache
 @login_required
-def import_retry(request: HttpRequest, export_id) -> HttpResponse:
+def import_retry(request: HttpRequest, export_id: Any) -> HttpResponse:
     export = get_object_or_404(ReturnedExport, pk=export_id, user=request.user)
     if request.method != "POST":
         return redirect("eid:import_status", export.pk)
-    if ingest.retry(export):
-        enqueue_advance(export.pk)
+    retry_import(export)
     return redirect("eid:import_status", export.pk)

@@ -61,7 +61,6 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "eid.context_processors.descript",
             ],
         },
     },
@@ -126,7 +125,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
 
-# --- Descript -------------------------------------------------------------------------------
+# --- Descript (eid) -------------------------------------------------------------------------
+# The door between eid and the library's content (eid.content.ContentAdapter).
+EID_CONTENT_ADAPTER = env.str("EID_CONTENT_ADAPTER", default="partner_site.library.adapter.LibraryContent")
 DESCRIPT_API_BASE = env.str("DESCRIPT_API_BASE", default="https://descriptapi.com/v1").rstrip("/")
 DESCRIPT_API_TOKEN = env.str("DESCRIPT_API_TOKEN", default="")
 DESCRIPT_PARTNER_DRIVE_ID = env.str("DESCRIPT_PARTNER_DRIVE_ID", default="")
@@ -183,4 +184,4 @@ LOGGING = {
         "botocore": {"level": "WARNING"},
     },
 }
-CSRF_FAILURE_VIEW = "eid.views.csrf_failure"
+CSRF_FAILURE_VIEW = "partner_site.library.views.csrf_failure"

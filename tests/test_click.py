@@ -130,15 +130,16 @@ def test_it_rejects_other_users_recording_with_404(client, bob, single, sandbox)
     # Nothing about alice's recording reaches bob, but operators see the attempt.
     assert "Solo" not in response.content.decode()
     handoff = Handoff.objects.get()
-    assert (handoff.user, handoff.recording, handoff.outcome) == (bob, single, "not_found")
+    assert (handoff.user, handoff.item_ref, handoff.outcome) == (bob, str(single.pk), "not_found")
+    assert handoff.item_title == ""  # a refused click names only what was asked for
 
 
 def test_unknown_recording_and_unknown_option_are_404(alice_client, single, sandbox):
     assert alice_client.post("/descript/edit/999999/mix/").status_code == 404
     assert click(alice_client, single, "tracks").status_code == 404
     assert schema_posts(sandbox) == []
-    rows = list(Handoff.objects.order_by("id").values_list("recording_id", "option", "outcome"))
-    assert rows == [(None, "mix", "not_found"), (single.pk, "tracks", "not_found")]
+    rows = list(Handoff.objects.order_by("id").values_list("item_ref", "option", "outcome"))
+    assert rows == [("999999", "mix", "not_found"), (str(single.pk), "tracks", "not_found")]
 
 
 def test_get_is_refused_without_calling_descript(alice_client, single, sandbox):

@@ -18,6 +18,7 @@ from demo.media import wav_bytes
 from eid import ingest
 from eid.models import ReturnedExport
 from partner_site.library.models import Recording, RecordingVersion
+from library_rows import recording_of, version_of
 from sandbox.media import synthetic_chunks
 
 pytestmark = pytest.mark.django_db
@@ -97,7 +98,7 @@ def test_anything_not_ours_becomes_a_new_recording(alice_client, solo, sandbox, 
     confirm(alice_client, share["share_url"], "From Descript")
     export = run_until_settled(ReturnedExport.objects.get().pk)
     assert (export.match, export.state) == (match, "done")
-    assert export.recording != solo and export.recording.owner.username == "alice"
+    assert export.result_ref != str(solo.pk) and recording_of(export).owner.username == "alice"
     assert solo.versions.count() == 0
 
 
@@ -109,7 +110,7 @@ def test_another_users_source_never_touches_their_recording(client, bob, alice, 
     assert "New recording" in text and "Solo episode" not in text
     confirm(client, share["share_url"])
     export = run_until_settled(ReturnedExport.objects.get().pk)
-    assert export.match == "foreign_source" and export.recording.owner == bob
+    assert export.match == "foreign_source" and recording_of(export).owner == bob
     assert solo.versions.count() == 0
     # Operators see the case.
     admin = django_user_model.objects.create_superuser("root", password="root-pass-1234")
@@ -313,7 +314,7 @@ def test_published_projects_api_gives_title_and_duration(alice_client, solo, san
     assert "API title" in response.content.decode()
     confirm(alice_client, share["share_url"])
     export = run_until_settled(ReturnedExport.objects.get().pk)
-    assert export.version.duration_seconds == 12.5
+    assert version_of(export).duration_seconds == 12.5
     calls = sandbox.requests("/v1/published_projects/")
     assert calls and all(c["authorization_present"] for c in calls)
     del client_landing_without_title
@@ -362,7 +363,7 @@ def test_without_a_token_the_media_links_are_polled_until_ready(alice_client, so
     assert sandbox.requests("/v1/published_projects/") == []
     export = run_until_settled(export_id, limit=400)
     assert export.state == "done" and export.checks >= 2
-    audio = export.version.assets.get(kind="audio")
+    audio = version_of(export).assets.get(kind="audio")
     assert hashlib.sha256(read_object(s3, audio.key)).hexdigest() == share["media_sha256"]
 
 
@@ -396,6 +397,6 @@ def test_an_unsafe_download_url_from_the_api_falls_back_to_the_page_link(alice_c
     confirm(alice_client, share["share_url"], "Fallback")
     export = run_until_settled(ReturnedExport.objects.get().pk)
     assert export.state == "done", export.reason
-    audio = export.version.assets.get(kind="audio")
+    audio = version_of(export).assets.get(kind="audio")
     assert hashlib.sha256(read_object(s3, audio.key)).hexdigest() == share["media_sha256"]
-    assert export.version.duration_seconds == 3  # the rest of the API's answer still counts
+    assert version_of(export).duration_seconds == 3  # the rest of the API's answer still counts

@@ -16,6 +16,7 @@ from django.conf import settings
 
 from demo.media import wav_bytes
 from eid.models import ReturnedExport
+from library_rows import version_of
 from partner_site.library.models import RecordingVersion
 
 from support import ARTIFACTS, ROOT, start_worker, subprocess_env, wait_until
@@ -145,7 +146,7 @@ def test_a_worker_killed_mid_copy_is_finished_by_another_exactly_once(
     assert export.state == "done", export.reason
     assert export.attempts == 2
     assert RecordingVersion.objects.filter(recording=recording).count() == 1
-    audio = export.version.assets.get(kind="audio")
+    audio = version_of(export).assets.get(kind="audio")
     body = s3.get_object(Bucket=bucket, Key=audio.key)["Body"]
     digest = hashlib.sha256()
     for chunk in iter(lambda: body.read(1 << 20), b""):

@@ -8,40 +8,6 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-# What Descript accepts (FACTS: audio WAV, FLAC, AAC, MP3; video H.264/HEVC in MOV or MP4),
-# by file extension and by the Content-Type S3 reports.
-SUPPORTED_EXTENSIONS = {
-    ".wav": "audio",
-    ".flac": "audio",
-    ".aac": "audio",
-    ".m4a": "audio",
-    ".mp3": "audio",
-    ".mp4": "video",
-    ".mov": "video",
-}
-SUPPORTED_CONTENT_TYPES = {
-    "audio/wav",
-    "audio/x-wav",
-    "audio/wave",
-    "audio/vnd.wave",
-    "audio/flac",
-    "audio/x-flac",
-    "audio/aac",
-    "audio/x-aac",
-    "audio/mp4",
-    "audio/x-m4a",
-    "audio/m4a",
-    "audio/mpeg",
-    "audio/mp3",
-    "video/mp4",
-    "video/quicktime",
-}
-
-
-def is_supported_name(key: str) -> bool:
-    return posixpath.splitext(key.lower())[1] in SUPPORTED_EXTENSIONS
-
-
 class Recording(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recordings")
     title = models.CharField(max_length=300)

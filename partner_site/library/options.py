@@ -1,14 +1,14 @@
 """Download options of a recording: what a user can take away, and what Descript can import.
 
 Descript's UX guidance: put "Edit in Descript" in context with each download option (mixed
-file vs. separate tracks), and only beside the options it supports.
+file vs. separate tracks); eid's button tag shows it only beside the options Descript imports.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .models import MediaFile, Recording, is_supported_name
+from .models import MediaFile, Recording
 
 MIX = "mix"
 TRACKS = "tracks"
@@ -19,10 +19,6 @@ class DownloadOption:
     slug: str
     label: str
     files: tuple[MediaFile, ...]
-
-    @property
-    def supported_by_descript(self) -> bool:
-        return bool(self.files) and all(is_supported_name(f.key) for f in self.files)
 
     @property
     def is_multitrack(self) -> bool:

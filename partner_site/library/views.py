@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.cache import never_cache
 
 from eid import storage
+from eid.models import ReturnedExport
 
 from .models import MediaFile, Recording, RecordingVersion, VersionAsset
 from .options import download_options
@@ -26,7 +27,7 @@ def _recordings_for(user):
 @login_required
 def library(request: HttpRequest) -> HttpResponse:
     recordings = [(r, download_options(r)) for r in _recordings_for(request.user)]
-    imports = request.user.returned_exports.select_related("recording")[:10]
+    imports = ReturnedExport.objects.filter(user=request.user)[:10]
     return render(request, "library/library.html", {"recordings": recordings, "imports": imports})
 
 
@@ -63,19 +64,20 @@ def _redirect_to_object(key: str) -> HttpResponse:
     return HttpResponseRedirect(url)
 
 
-def not_found(request: HttpRequest, exception=None) -> HttpResponse:
-    return render(
-        request,
-        "eid/error.html",
-        {"status": 404, "headline": "Not found", "message": "There is nothing here, or it is not yours to see."},
-        status=404,
-    )
+def _site_error(request: HttpRequest, status: int, headline: str, message: str) -> HttpResponse:
+    return render(request, "site_error.html", {"status": status, "headline": headline, "message": message},
+                  status=status)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _site_error(request, 404, "Not found", "There is nothing here, or it is not yours to see.")
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "eid/error.html",
-        {"status": 500, "headline": "Something went wrong", "message": "Please try again in a moment.", "retry": True},
-        status=500,
-    )
+    return _site_error(request, 500, "Something went wrong", "Please try again in a moment.")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return _site_error(request, 403, "Please try again",
+                       "Your session expired or the form was sent from elsewhere. "
+                       "Go back, reload the page and try again.")

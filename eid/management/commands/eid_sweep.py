@@ -6,7 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from eid.ingest import stale_exports
+from eid.models import ReturnedExport
 from eid.tasks import enqueue_advance
 
 
@@ -18,7 +18,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, every: float = 0, **options) -> None:
         while True:
-            ids = list(stale_exports().values_list("pk", flat=True))
+            ids = list(ReturnedExport.objects.stale().values_list("pk", flat=True))
             for export_id in ids:
                 enqueue_advance(export_id)
             if ids or options["verbosity"] > 1:

@@ -1,0 +1,54 @@
+"""eid's settings, with the defaults a partner gets when its settings module leaves a name out.
+
+Read them as `from eid.conf import eid_settings` then `eid_settings.DESCRIPT_API_TOKEN`: every
+read goes to Django's settings first, so `override_settings` in tests and a site's own values
+win, and a site that names none of them still passes `manage.py check` (with a warning that
+the connection to Descript is not set up).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # The door to the partner's content (see eid.content).
+    "EID_CONTENT_ADAPTER": "",
+    # Descript
+    "DESCRIPT_API_BASE": "https://descriptapi.com/v1",
+    "DESCRIPT_API_TOKEN": "",
+    "DESCRIPT_PARTNER_DRIVE_ID": "",
+    "DESCRIPT_HELP_URL": "https://help.descript.com/hc/en-us/articles/10164098416909-Supported-file-types",
+    "DESCRIPT_CLICK_BUDGET_SECONDS": 10.0,
+    "DESCRIPT_CONNECT_TIMEOUT": 3.0,
+    "DESCRIPT_READ_TIMEOUT": 8.0,
+    "DESCRIPT_SHARE_HOSTS": ["share.descript.com"],
+    "DESCRIPT_SANDBOX_ORIGINS": [],
+    # Storage
+    "AWS_S3_ENDPOINT_URL": None,
+    "AWS_STORAGE_BUCKET_NAME": "",
+    "AWS_S3_REGION_NAME": "us-east-1",
+    "AWS_ACCESS_KEY_ID": None,
+    "AWS_SECRET_ACCESS_KEY": None,
+    "EID_PRESIGN_TTL_SECONDS": 172800,
+    # The way back
+    "EID_SHARE_PAGE_TIMEOUT": 10.0,
+    "EID_EXPORT_POLL_SECONDS": 45.0,
+    "EID_EXPORT_GIVE_UP_SECONDS": 3 * 3600.0,
+    "EID_EXPORT_HEARTBEAT_SECONDS": 5.0,
+    "EID_EXPORT_STALE_SECONDS": 120.0,
+    "EID_EXPORT_MAX_MEDIA_BYTES": 20 * 1024**3,
+}
+
+
+class _EidSettings:
+    """Attribute access to Django's settings with eid's defaults underneath."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"{name} is not an eid setting")
+        return getattr(settings, name, DEFAULTS[name])
+
+
+eid_settings = _EidSettings()
