@@ -1,22 +1,31 @@
 # The partner site for production: gunicorn, settings from the environment (see README).
-FROM python:3.11-slim
+#
+# The base image is pinned to an exact tag (CPython 3.11.7, the version the suite runs on, on
+# Debian 12 slim). A tag can still be re-pushed upstream; `python:3.11.7-slim-bookworm@sha256:...`
+# would pin the exact bytes, but no registry or Docker engine was reachable where this file was
+# written, so the digest could not be looked up, and a made-up one would only break the build.
+# Add it with: docker buildx imagetools inspect python:3.11.7-slim-bookworm
+FROM python:3.11.7-slim-bookworm
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 
+# Production's pins only: no moto, pytest, playwright or the sandbox's werkzeug
+# (those are in requirements-dev.txt, for `make test` and `make demo`).
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 
+# The site and nothing else: neither sandbox/ (the offline Descript) nor demo/ (its seed_demo
+# command lives in the demo app, which only demo.settings and the test settings install).
 COPY manage.py ./
 COPY partner_site ./partner_site
 COPY eid ./eid
 COPY templates ./templates
-COPY demo ./demo
 RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --no-input -v 0 \
     && useradd --system --home /app app && mkdir -p /app/var && chown -R app /app/var
 USER app
 
 EXPOSE 8000
-# The sandbox is not copied: it never runs in production. Run the worker as a second container
-# with: python manage.py db_worker   (and the sweep: python manage.py eid_sweep --every 60)
+# Run the worker as a second container with: python manage.py db_worker
+# (and the sweep, one: python manage.py eid_sweep --every 60)
 CMD ["gunicorn", "partner_site.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--timeout", "30"]

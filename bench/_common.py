@@ -162,7 +162,7 @@ def site_env(db_path: Path, sandbox_url: str, s3_url: str) -> dict[str, str]:
     """The settings' environment variables, as demo/run.py:demo_env() sets them, for a bench run."""
     env = dict(os.environ)
     env.update({
-        "DJANGO_SETTINGS_MODULE": "partner_site.settings",
+        "DJANGO_SETTINGS_MODULE": "demo.settings",  # the site's settings + seed_demo, as in the demo
         "DEBUG": "false",
         "SECRET_KEY": "bench-" + uuid.uuid4().hex + uuid.uuid4().hex,
         "SESSION_COOKIE_SECURE": "false",

@@ -42,7 +42,7 @@ def _free(port: int, what: str) -> None:
 def demo_env(site: int, sandbox: int, s3: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
-        "DJANGO_SETTINGS_MODULE": "partner_site.settings",
+        "DJANGO_SETTINGS_MODULE": "demo.settings",  # the site's settings + the seed_demo command
         "DEBUG": "true",
         "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'demo.sqlite3'}"),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",

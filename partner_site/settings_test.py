@@ -23,6 +23,9 @@ TEST_SANDBOX_PORT = int(os.environ.get("TEST_SANDBOX_PORT") or _free_port())
 os.environ["TEST_S3_PORT"], os.environ["TEST_SANDBOX_PORT"] = str(TEST_S3_PORT), str(TEST_SANDBOX_PORT)
 SANDBOX_ORIGIN = f"http://127.0.0.1:{TEST_SANDBOX_PORT}"
 
+# The demo's app (its seed_demo command) is tested too; the site's own settings never install it.
+INSTALLED_APPS = [*INSTALLED_APPS, "demo"]  # noqa: F405
+
 SECRET_KEY = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from io import StringIO
 
@@ -11,6 +14,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from demo.media import wav_bytes
+from support import ROOT
 from eid.management.commands.register_recording import parse_track
 from eid.models import ReturnedExport
 from partner_site.library.models import MediaFile, Recording
@@ -130,3 +134,22 @@ def test_seed_demo_creates_the_demo_library_with_real_media(settings, s3, django
     for f in MediaFile.objects.filter(recording__owner=demo):
         head = s3.head_object(Bucket=settings.AWS_STORAGE_BUCKET_NAME, Key=f.key)
         assert head["ContentLength"] > 1000
+
+
+def test_the_sites_own_settings_have_no_seed_demo_and_import_nothing_from_demo_or_the_sandbox():
+    """What the production image runs: partner_site.settings. Every command loads; none is the demo's."""
+    probe = (
+        "import sys, django; django.setup()\n"
+        "from django.core.management import get_commands, load_command_class\n"
+        "for name, app in get_commands().items(): load_command_class(app, name)\n"
+        "print(sorted(get_commands()))\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'demo', 'sandbox', 'moto', 'pytest'}))\n"
+    )
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="partner_site.settings", SECRET_KEY="x" * 50)
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    commands, imported = done.stdout.strip().splitlines()
+    assert "register_recording" in commands and "eid_sweep" in commands and "db_worker" in commands
+    assert "seed_demo" not in commands
+    assert imported == "[]"
