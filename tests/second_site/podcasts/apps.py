@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PodcastsConfig(AppConfig):
+    name = "second_site.podcasts"
+    label = "podcasts"
