@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from demo.media import wav_bytes
 from support import ROOT
-from eid.management.commands.register_recording import parse_track
+from partner_site.library.management.commands.register_recording import parse_track
 from eid.models import ReturnedExport
 from partner_site.library.models import MediaFile, Recording
 
