@@ -37,7 +37,8 @@ bench: $(STAMP)
 	$(PY) -m bench.click_overhead
 	$(PY) -m bench.export_copy
 
-# The demo's state: its SQLite database (the embedded S3 keeps nothing on disk).
+# The demo's state: its SQLite database (the embedded S3 keeps nothing on disk). `make demo`
+# removes it by itself at every start, so that a run never lists media the S3 has forgotten.
 demo-reset:
 	rm -f var/demo.sqlite3 var/demo.sqlite3-wal var/demo.sqlite3-shm
 

@@ -2,6 +2,10 @@
 
 Starts moto's S3 server, the Descript sandbox, the site (gunicorn), a task worker and the
 stale-import sweep; migrates, seeds, prints where to click; Ctrl-C stops everything it started.
+
+Every run starts from a clean slate: moto's server keeps its objects in memory only, so a
+database kept from an earlier run would list versions whose media no longer exists. The
+supervisor removes its SQLite database before migrating, and says so.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import environ
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -37,6 +43,33 @@ def _free(port: int, what: str) -> None:
     with socket.socket() as s:
         if s.connect_ex(("127.0.0.1", port)) == 0:
             raise SystemExit(f"Port {port} ({what}) is taken. Set {what} to another port, e.g. {what}={port + 100}.")
+
+
+def reset_database(database_url: str) -> str:
+    """Remove the demo's SQLite database (and its WAL files); return what was done, in words.
+
+    Any other database (a DATABASE_URL the user chose) is left alone: the demo does not drop
+    someone's PostgreSQL. Only files are removed, never a directory.
+    """
+    config = environ.Env.db_url_config(database_url)
+    if not config["ENGINE"].endswith("sqlite3"):
+        return ("DATABASE_URL is not SQLite, so the demo leaves it as it is: anything an earlier run "
+                "wrote there points at objects this embedded S3 does not have")
+    name = config["NAME"]
+    if not name or name == ":memory:":
+        return "the database is in memory: nothing to reset"
+    path = (ROOT / name) if not Path(name).is_absolute() else Path(name)
+    removed = False
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        candidate = path.with_name(path.name + suffix)
+        if candidate.is_file():
+            candidate.unlink()
+            removed = True
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    if removed:
+        return (f"clean slate: removed the previous run's database ({shown}); the embedded S3 keeps "
+                f"nothing between runs, so neither does the demo")
+    return f"clean slate: a new database ({shown}); the embedded S3 keeps nothing between runs"
 
 
 def demo_env(site: int, sandbox: int, s3: int) -> dict[str, str]:
@@ -66,6 +99,8 @@ def main() -> None:
         _free(port, name)
     (ROOT / "var").mkdir(exist_ok=True)
     env = demo_env(site, sandbox, s3)
+    # After the port checks: a demo still running on these ports keeps its database.
+    print(f"· {reset_database(env['DATABASE_URL'])}", flush=True)
     procs: list[subprocess.Popen] = []
 
     def start(args: list[str], name: str) -> None:

@@ -1,4 +1,5 @@
-"""`make demo`'s supervisor (demo.run): everything starts, a click reaches the sandbox, Ctrl-C stops it all."""
+"""`make demo`'s supervisor (demo.run): it starts clean, everything starts, a click reaches the sandbox,
+Ctrl-C stops it all."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from demo.run import reset_database
 from support import ROOT, free_port, wait_until
 
 
@@ -43,10 +46,21 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def leave_a_previous_run(db: Path) -> None:
+    """What an earlier `make demo` leaves behind: its database, listing media its S3 no longer has."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE left_by_the_previous_run (key TEXT)")
+        conn.execute("INSERT INTO left_by_the_previous_run VALUES ('demo/interview/mix.wav')")
+    conn.close()
+    (db.parent / f"{db.name}-wal").write_bytes(b"stale write-ahead log")
+
+
 @pytest.fixture
 def demo(tmp_path):
     ports = {"DEMO_PORT": free_port(), "SANDBOX_PORT": free_port(), "S3_PORT": free_port()}
-    env = dict(os.environ, PYTHONUNBUFFERED="1", DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+    db = tmp_path / "demo.sqlite3"
+    leave_a_previous_run(db)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", DATABASE_URL=f"sqlite:///{db}",
                **{k: str(v) for k, v in ports.items()})
     env.pop("DJANGO_SETTINGS_MODULE", None)
     proc = subprocess.Popen([sys.executable, "-m", "demo.run"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -55,7 +69,7 @@ def demo(tmp_path):
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
     try:
-        yield proc, ports, lines
+        yield proc, ports, lines, db
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -66,7 +80,7 @@ def demo(tmp_path):
 
 
 def test_demo_serves_the_round_trip_start_and_stops_everything_on_ctrl_c(demo):
-    proc, ports, lines = demo
+    proc, ports, lines, db = demo
     site = f"http://127.0.0.1:{ports['DEMO_PORT']}"
     wait_until(lambda: any("log in as" in line for line in lines) or proc.poll() is not None,
                timeout=90, interval=0.2, message="the demo to print where to click")
@@ -74,6 +88,12 @@ def test_demo_serves_the_round_trip_start_and_stops_everything_on_ctrl_c(demo):
     assert proc.poll() is None, output
     assert f"Open {site}/" in output and "demo / demo-pass-1234" in output
     assert f"{site}/admin/" in output and "operator / operator-pass-1234" in output
+    # A second run starts clean: the previous run's database is gone, and the terminal says so.
+    assert "clean slate: removed the previous run's database" in output
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    conn.close()
+    assert "left_by_the_previous_run" not in tables and "library_recording" in tables
 
     browser = requests.Session()
     browser.get(f"{site}/accounts/login/", timeout=10)
@@ -100,3 +120,17 @@ def test_demo_serves_the_round_trip_start_and_stops_everything_on_ctrl_c(demo):
     assert not any(listening(port) for port in ports.values())
     log = "".join(lines)
     assert "X-Amz-Signature=" not in log and "sandbox-token-demo" not in log
+
+
+def test_the_reset_removes_only_an_sqlite_database_and_says_what_it_did(tmp_path):
+    db = tmp_path / "demo.sqlite3"
+    leave_a_previous_run(db)
+    keep = tmp_path / "other.sqlite3"
+    keep.write_bytes(b"not the demo's")
+
+    said = reset_database(f"sqlite:///{db}")
+
+    assert said.startswith("clean slate: removed the previous run's database")
+    assert not db.exists() and not (tmp_path / "demo.sqlite3-wal").exists() and keep.exists()
+    assert reset_database(f"sqlite:///{db}").startswith("clean slate: a new database")
+    assert "leaves it as it is" in reset_database("postgres://postgres@127.0.0.1:5432/demo")
