@@ -11,7 +11,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,8 @@ import uuid
 from pathlib import Path
 
 import requests
+
+from demo.ports import free_port  # the one implementation (click_overhead and export_copy import it from here)
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -35,12 +36,6 @@ def print_command() -> None:
     """The exact command line this process was started with, first thing in the output."""
     argv = list(getattr(sys, "orig_argv", []) or [PY, *sys.argv])
     print("$ " + shlex.join(argv), flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(values: list[float], p: float) -> float:

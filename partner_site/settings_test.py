@@ -7,19 +7,13 @@ sandbox's origin is trusted here (and in `make demo`), never in the base setting
 from __future__ import annotations
 
 import os
-import socket
+
+from demo.ports import free_port
 
 from .settings import *  # noqa: F403
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-TEST_S3_PORT = int(os.environ.get("TEST_S3_PORT") or _free_port())
-TEST_SANDBOX_PORT = int(os.environ.get("TEST_SANDBOX_PORT") or _free_port())
+TEST_S3_PORT = int(os.environ.get("TEST_S3_PORT") or free_port())
+TEST_SANDBOX_PORT = int(os.environ.get("TEST_SANDBOX_PORT") or free_port())
 os.environ["TEST_S3_PORT"], os.environ["TEST_SANDBOX_PORT"] = str(TEST_S3_PORT), str(TEST_SANDBOX_PORT)
 SANDBOX_ORIGIN = f"http://127.0.0.1:{TEST_SANDBOX_PORT}"
 
