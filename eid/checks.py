@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from .conf import eid_settings
 from .content import get_adapter
@@ -14,8 +15,8 @@ from .storage import MAX_PRESIGN_SECONDS
 
 
 @register(Tags.compatibility, deploy=False)
-def descript_settings(app_configs, **kwargs) -> list:
-    problems = []
+def descript_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    problems: list[CheckMessage] = []
     drive = eid_settings.DESCRIPT_PARTNER_DRIVE_ID
     if not drive or not eid_settings.DESCRIPT_API_TOKEN:
         problems.append(Warning(

@@ -55,7 +55,7 @@ class _ChunkReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         # s3transfer goes on reading a cancelled upload to its end (it only skips the parts):
         # stop the download instead.
         if self.stopped.is_set():

@@ -142,7 +142,7 @@ def send_to_descript(user: Any, content: Content) -> tuple[str, Handoff]:
     try:
         link = DescriptClient().create_import_url(body)
     except DescriptError as exc:
-        upstream = dict(upstream_latency_ms=exc.latency_ms, upstream_attempts=exc.attempts,
+        upstream: dict[str, Any] = dict(upstream_latency_ms=exc.latency_ms, upstream_attempts=exc.attempts,
                         upstream_status=exc.status, upstream_error_code=exc.code)
         if exc.kind == "rate_limited":
             raise _fail(handoff, exc.kind, exc.message, retry_after=max(1, round(exc.retry_after or 60)),

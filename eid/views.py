@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -14,6 +14,16 @@ from .content import get_adapter
 from .handoff import HandoffFailed, record_refused_click, send_to_descript
 from .models import ReturnedExport
 from .tasks import retry_import
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    class SignedInRequest(HttpRequest):
+        """What a @login_required view is given: the user is signed in."""
+
+        user: User
+else:
+    SignedInRequest = HttpRequest
 
 
 def error_page(
@@ -53,7 +63,7 @@ def edit_in_descript(request: HttpRequest, ref: str, option: str) -> HttpRespons
 
 @never_cache
 @login_required
-def landing(request: HttpRequest) -> HttpResponse:
+def landing(request: SignedInRequest) -> HttpResponse:
     """GET: show what will happen (nothing written). POST: confirm, once per share page."""
     source = request.POST if request.method == "POST" and "url" in request.POST else request.GET
     raw_url, title_hint = source.get("url", ""), source.get("title", "")[:300]

@@ -112,7 +112,7 @@ class _GuardedPoolManager(PoolManager):
     def _new_pool(self, scheme: str, host: str, port: int, request_context: dict[str, Any] | None = None) -> Any:
         pool = super()._new_pool(scheme, host, port, request_context)
         key = (scheme.lower(), host.strip("[]").rstrip(".").lower(), port)
-        pool._eid_exempt = key in self._eid_exempt
+        setattr(pool, "_eid_exempt", key in self._eid_exempt)  # read by _GuardedPoolMixin
         return pool
 
 

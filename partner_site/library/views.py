@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -17,6 +18,16 @@ from eid.models import ReturnedExport
 from .models import MediaFile, Recording, RecordingVersion, VersionAsset
 from .options import download_options
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    class SignedInRequest(HttpRequest):
+        """What a @login_required view is given: the user is signed in."""
+
+        user: User
+else:
+    SignedInRequest = HttpRequest
+
 
 def _recordings_for(user):
     return Recording.objects.filter(owner=user).prefetch_related(
@@ -25,7 +36,7 @@ def _recordings_for(user):
 
 
 @login_required
-def library(request: HttpRequest) -> HttpResponse:
+def library(request: SignedInRequest) -> HttpResponse:
     recordings = [(r, download_options(r)) for r in _recordings_for(request.user)]
     imports = ReturnedExport.objects.filter(user=request.user)[:10]
     return render(request, "library/library.html", {"recordings": recordings, "imports": imports})
