@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -21,17 +22,22 @@ from django.dispatch import receiver
 from requests.adapters import HTTPAdapter
 
 from .conf import eid_settings
+from .errors import EidError
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "PartnerBackend/1.0 (+Edit in Descript)"
 
 
-class DescriptError(Exception):
-    """Descript could not give us what we asked for.
+class DescriptError(EidError):
+    """Descript could not give us what we asked for."""
 
-    kind: "rate_limited" | "timeout" | "upstream_error" | "misconfigured"
-    """
+    class Kind(StrEnum):
+        RATE_LIMITED = "rate_limited"
+        TIMEOUT = "timeout"
+        UPSTREAM_ERROR = "upstream_error"
+        MISCONFIGURED = "misconfigured"
+        PROCESSING = "processing"  # published_projects: not rendered yet (409)
 
     def __init__(
         self,
@@ -44,14 +50,16 @@ class DescriptError(Exception):
         attempts: int = 0,
         latency_ms: int | None = None,
     ) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
+        super().__init__(kind, message)
         self.status = status
         self.code = code
         self.retry_after = retry_after
         self.attempts = attempts
         self.latency_ms = latency_ms
+
+    @property
+    def message(self) -> str:
+        return self.reason
 
 
 class _Lenient(BaseModel):

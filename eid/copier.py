@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import threading
+from enum import StrEnum
 from typing import Callable, Iterable, Iterator
 
 from boto3.s3.transfer import TransferConfig
@@ -20,6 +21,7 @@ from s3transfer.manager import TransferManager
 from s3transfer.subscribers import BaseSubscriber
 
 from . import storage
+from .errors import EidError
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's minimum for every part but the last
 MAX_PARTS = 10_000  # S3's maximum number of parts in one upload
@@ -31,8 +33,14 @@ CONCURRENCY = 4
 PROGRESS_SECONDS = 0.1
 
 
-class CopyAborted(Exception):
-    pass
+class CopyAborted(EidError):
+    """The copy must stop: this worker lost its lease on the import (another took it over)."""
+
+    class Kind(StrEnum):
+        LEASE_LOST = "lease_lost"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("lease_lost", reason)
 
 
 def part_size_for(max_bytes: int | None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from django.utils import timezone
@@ -18,6 +19,7 @@ from . import storage
 from .client import DescriptClient, DescriptError
 from .conf import eid_settings
 from .content import MAX_REF_LENGTH, Content
+from .errors import EidError
 from .models import Handoff
 from .schema import SchemaFile, build_request
 
@@ -67,14 +69,20 @@ _UPSTREAM_MESSAGES = {
 }
 
 
-@dataclass
-class HandoffFailed(Exception):
-    handoff: Handoff
-    http_status: int
-    headline: str
-    message: str
-    retryable: bool = True
-    retry_after: int | None = None  # seconds, for the Retry-After header of a 503
+class HandoffFailed(EidError):
+    """A click that ended without an import link: its row, and what the user is told."""
+
+    Kind = StrEnum("Kind", {name.upper(): name for name in ANSWERS})  # type: ignore[misc]
+
+    def __init__(self, kind: str, handoff: Handoff, answer: Answer, message: str, *,
+                 retry_after: int | None = None) -> None:
+        super().__init__(kind, message)
+        self.handoff = handoff
+        self.http_status = answer.http_status
+        self.headline = answer.headline
+        self.message = message
+        self.retryable = answer.retryable
+        self.retry_after = retry_after  # seconds, for the Retry-After header of a 503
 
 
 def _finish(handoff: Handoff, outcome: str, **fields: Any) -> Handoff:
@@ -91,8 +99,7 @@ def _fail(handoff: Handoff, kind: str, reason: str, *, message: str = "", retry_
     """Record the failure on the row and build what the user is told, from the table."""
     answer = ANSWERS[kind]
     _finish(handoff, answer.outcome, detail=reason[:500], **fields)
-    return HandoffFailed(handoff, answer.http_status, answer.headline, message or answer.message or reason,
-                         retryable=answer.retryable, retry_after=retry_after)
+    return HandoffFailed(kind, handoff, answer, message or answer.message or reason, retry_after=retry_after)
 
 
 def record_refused_click(user: Any, ref: str, option: str) -> Handoff:

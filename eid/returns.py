@@ -10,6 +10,7 @@ import functools
 import logging
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,6 +21,7 @@ from django.utils import timezone
 
 from .conf import eid_settings
 from . import netsafe, sharepage
+from .errors import EidError
 from .content import Source, get_adapter
 from .models import ReturnedExport
 
@@ -30,12 +32,19 @@ PAGE_MAX_BYTES = 2_000_000
 _SOURCE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
-class ReturnRefused(Exception):
+class ReturnRefused(EidError):
     """A share link we will not (or cannot) take. `reason` is for the user; `status` for HTTP."""
 
+    class Kind(StrEnum):
+        REFUSED = "refused"  # 400: the link itself is not acceptable
+        GONE = "gone"  # 404: no such public page
+        UNREADABLE = "unreadable"  # 422: the page is not what Descript shares
+        UPSTREAM = "upstream"  # 502: Descript could not be read right now
+
+    _KIND_BY_STATUS = {400: "refused", 404: "gone", 422: "unreadable", 502: "upstream"}
+
     def __init__(self, reason: str, status: int = 400) -> None:
-        super().__init__(reason)
-        self.reason = reason
+        super().__init__(self._KIND_BY_STATUS[status], reason)
         self.status = status
 
 

@@ -11,6 +11,7 @@ import logging
 import posixpath
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from enum import StrEnum
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
@@ -22,6 +23,7 @@ from django.dispatch import receiver
 
 
 from .conf import eid_settings
+from .errors import EidError
 from .media import is_supported_object
 
 log = logging.getLogger(__name__)
@@ -38,13 +40,18 @@ _STORAGE_SETTINGS = {
 _head_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-head")
 
 
-class StorageError(Exception):
+class StorageError(EidError):
     """A file cannot be handed to Descript. `reason` is plain words naming the file."""
 
+    class Kind(StrEnum):
+        MISSING = "missing"
+        EMPTY = "empty"
+        UNSUPPORTED = "unsupported"
+        UNAVAILABLE = "unavailable"
+        CREDENTIALS = "credentials"
+
     def __init__(self, kind: str, reason: str, key: str = "") -> None:
-        super().__init__(reason)
-        self.kind = kind  # "missing" | "empty" | "unsupported" | "unavailable" | "credentials"
-        self.reason = reason
+        super().__init__(kind, reason)
         self.key = key
 
 

@@ -6,28 +6,33 @@ only through `redact_url`, never with its query string.
 
 from __future__ import annotations
 
+from enum import StrEnum
 
-class UnsafeURL(ValueError):
+from ..errors import EidError
+
+
+class UnsafeURL(EidError, ValueError):
     """A link we refuse to fetch. `reason` is plain words a user can read."""
 
+    class Kind(StrEnum):
+        UNSAFE = "unsafe"
+
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+        super().__init__("unsafe", reason)
 
 
-class FetchError(Exception):
-    """A fetch that was allowed but failed.
+class FetchError(EidError):
+    """A fetch that was allowed but failed; `status` is the HTTP status when there was one."""
 
-    `kind` is one of "too_large", "timeout", "bad_status", "not_html", "connection",
-    "redirect", "bad_encoding"; `status` is the HTTP status when there was one.
-    """
-
-    KINDS = frozenset({"too_large", "timeout", "bad_status", "not_html", "connection", "redirect", "bad_encoding"})
+    class Kind(StrEnum):
+        TOO_LARGE = "too_large"
+        TIMEOUT = "timeout"
+        BAD_STATUS = "bad_status"
+        NOT_HTML = "not_html"
+        CONNECTION = "connection"
+        REDIRECT = "redirect"
+        BAD_ENCODING = "bad_encoding"
 
     def __init__(self, reason: str, kind: str = "connection", status: int | None = None) -> None:
-        if kind not in self.KINDS:
-            raise ValueError(f"unknown FetchError kind {kind!r}")
-        super().__init__(reason)
-        self.reason = reason
-        self.kind = kind
+        super().__init__(kind, reason)
         self.status = status
