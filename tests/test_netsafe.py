@@ -256,6 +256,81 @@ def test_private_literals_refused_even_when_any_host_is_allowed(url, public_dns)
     assert public_dns == []
 
 
+# --------------------------------------------------------------------------------------------
+# The address table: explicit ranges, not the running Python's idea of "global"
+# --------------------------------------------------------------------------------------------
+
+# Written out here independently of eid/netsafe/addresses.py, so dropping a row there fails here.
+REFUSED_RANGES = [
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
+    "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32",
+    "::/128", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23",
+    "2001:db8::/32", "2002::/16", "3fff::/20", "5f00::/16", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+]
+
+
+def _first_and_last(ranges) -> list:
+    nets = [ipaddress.ip_network(r) for r in ranges]
+    return [pytest.param(str(net[i]), id=f"{net}-{name}") for net in nets for i, name in ((0, "first"), (-1, "last"))]
+
+
+@pytest.mark.parametrize("address", ["192.0.0.192", "192.0.0.8", "fec0::1"])
+def test_addresses_this_python_calls_global_are_refused(address, public_dns, monkeypatch):
+    # Python 3.11.7's ipaddress.is_global says True for all three.
+    assert not netsafe.addresses.is_public_ip(ipaddress.ip_address(address))
+    host = f"[{address}]" if ":" in address else address
+    with pytest.raises(UnsafeURL) as err:
+        check_url(f"https://{host}/x", FetchPolicy(allowed_hosts=None))
+    assert err.value.reason == "That address is private."
+    with pytest.raises(UnsafeURL) as err:  # and as a DNS answer
+        _resolve_with_answers(monkeypatch, address)
+    assert err.value.reason == "That address is private."
+
+
+@pytest.mark.parametrize("address", _first_and_last(REFUSED_RANGES))
+def test_every_refused_range_from_first_to_last_address(address):
+    assert not netsafe.addresses.is_public_ip(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", _first_and_last(str(net) for net, _ in netsafe.addresses.REFUSED_RANGES))
+def test_the_modules_own_table_is_refused_end_to_end(address):
+    assert not netsafe.addresses.is_public_ip(ipaddress.ip_address(address))
+
+
+def test_the_table_says_why_for_each_range():
+    assert all(why.strip() for _, why in netsafe.addresses.REFUSED_RANGES)
+    listed = {str(net) for net, _ in netsafe.addresses.REFUSED_RANGES}
+    listed |= {str(net) for net, _ in netsafe.addresses.EMBEDDED_IPV4_RANGES}
+    assert listed == {str(ipaddress.ip_network(r)) for r in REFUSED_RANGES}
+
+
+@pytest.mark.parametrize("address", [
+    "8.8.8.8", "1.1.1.1", PUBLIC_IP, "9.255.255.255", "11.0.0.0", "100.63.255.255", "100.128.0.0",
+    "172.15.255.255", "172.32.0.0", "192.0.1.0", "192.31.196.1", "192.175.48.1", "223.255.255.254",
+    "2606:4700:4700::1111", "2001:4860:4860::8888", "2001:200::1", "2a00:1450:4001::1",
+    "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1",  # wrappers of a public IPv4 address
+])
+def test_public_addresses_pass(address):
+    assert netsafe.addresses.is_public_ip(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", ["::ffff:127.0.0.1", "64:ff9b::a00:1", "2002:c0a8:101::1", "2002:a9fe:a9fe::",
+                                     "::7f00:1", "4000::1", "100:0:0:1::1"])
+def test_wrapped_private_and_unallocated_ipv6_are_refused(address):
+    assert not netsafe.addresses.is_public_ip(ipaddress.ip_address(address))
+
+
+def _resolve_with_answers(monkeypatch, *addresses: str) -> None:
+    """resolve_public with DNS answering `addresses`."""
+    def fake(host, port, *args, **kwargs):
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+                for a in addresses]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    netsafe._resolve_public("share.descript.com", 443)
+
+
 @pytest.mark.parametrize("url", ["https://1.2.3.4.5/", "https://256.0.0.1/", "https://0x100000000/", "https://09.0.0.1/",
                                  "https://example.123/", "https://[::1/", "https://exa mple.com/"])
 def test_malformed_hosts_refused(url, public_dns):

@@ -1,7 +1,8 @@
 """Address rules: which hosts and IP addresses we will talk to.
 
-Only globally routable unicast addresses are public, judged after looking inside IPv6
-wrappers that reach an IPv4 address. Hosts are normalised the way the layers below us would
+Only globally routable unicast addresses are public: the ranges refused are listed in one
+table (`REFUSED_RANGES`, from the IANA special-purpose registries), and IPv6 wrappers that reach
+an IPv4 address are judged by the address inside. Hosts are normalised the way the layers below us would
 read them (IDNA, a trailing dot, and the numeric IPv4 spellings that browsers and inet_aton
 accept), so what we check is what gets connected to.
 
@@ -19,34 +20,101 @@ from .errors import UnsafeURL
 
 _HOST_LABELS = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$")
 _HEX_PART = re.compile(r"^0[xX][0-9a-fA-F]*$")
-# Well-known NAT64 prefix: 64:ff9b::a.b.c.d reaches the embedded IPv4 address.
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-def is_public_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """True only for globally routable unicast addresses, looking inside IPv6 wrappers."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        # Addresses that carry an IPv4 address reach that address: judge the inner one.
-        if ip.ipv4_mapped is not None:
-            return is_public_ip(ip.ipv4_mapped)
-        if ip in _NAT64:
-            return is_public_ip(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-        if ip.sixtofour is not None and not is_public_ip(ip.sixtofour):
-            return False
-        if ip.teredo is not None and not is_public_ip(ip.teredo[1]):
-            return False
-    return bool(
-        ip.is_global
-        and not ip.is_multicast
-        and not ip.is_reserved
-        and not ip.is_unspecified
-        and not ip.is_loopback
-        and not ip.is_link_local
-        and not ip.is_private
+# The address rules, written out instead of asking the running Python (`ipaddress.is_global`
+# changes between releases: 3.11.7 calls 192.0.0.192, 192.0.0.8 and fec0::1 global).
+#
+# Sources: the IANA IPv4 and IPv6 Special-Purpose Address Registries
+# (https://www.iana.org/assignments/iana-ipv4-special-registry/,
+# https://www.iana.org/assignments/iana-ipv6-special-registry/), as they stood in 2024-2025 (the
+# newest entries known here: 3fff::/20, RFC 9637, and 5f00::/16, RFC 9602, both 2024), plus the
+# multicast and reserved blocks of the IPv4 and IPv6 Address Space registries. Registry entries
+# marked "globally reachable" stay allowed (192.31.196.0/24 and 192.175.48.0/24 AS112,
+# 192.52.193.0/24 AMT), except inside 192.0.0.0/24 and 2001::/23: their few reachable entries
+# (PCP and TURN anycast 192.0.0.9, 192.0.0.10, 2001:1::1-3; AMT 2001:3::/32; AS112
+# 2001:4:112::/48; ORCHIDv2 2001:20::/28; DETs 2001:30::/28) are protocol anycast and
+# identifiers, never where a share page or a media file lives, so the whole blocks are refused.
+#
+# Every address inside one of these ranges is refused.
+REFUSED_RANGES: tuple[tuple[IPNetwork, str], ...] = tuple((ipaddress.ip_network(net), why) for net, why in (
+    # IPv4
+    ("0.0.0.0/8", "'this network' (RFC 791); 0.0.0.0 reaches the local host on Linux"),
+    ("10.0.0.0/8", "private use (RFC 1918)"),
+    ("100.64.0.0/10", "shared address space, carrier-grade NAT (RFC 6598)"),
+    ("127.0.0.0/8", "loopback (RFC 1122)"),
+    ("169.254.0.0/16", "link local, cloud metadata services (RFC 3927)"),
+    ("172.16.0.0/12", "private use (RFC 1918)"),
+    ("192.0.0.0/24", "IETF protocol assignments (RFC 6890), DS-Lite, 192.0.0.8 dummy, NAT64 discovery"),
+    ("192.0.2.0/24", "documentation, TEST-NET-1 (RFC 5737)"),
+    ("192.88.99.0/24", "deprecated 6to4 relay anycast (RFC 7526)"),
+    ("192.168.0.0/16", "private use (RFC 1918)"),
+    ("198.18.0.0/15", "benchmarking (RFC 2544)"),
+    ("198.51.100.0/24", "documentation, TEST-NET-2 (RFC 5737)"),
+    ("203.0.113.0/24", "documentation, TEST-NET-3 (RFC 5737)"),
+    ("224.0.0.0/4", "multicast (RFC 5771): not unicast"),
+    ("240.0.0.0/4", "reserved (RFC 1112)"),
+    ("255.255.255.255/32", "limited broadcast (RFC 919)"),
+    # IPv6
+    ("::/128", "unspecified (RFC 4291)"),
+    ("::1/128", "loopback (RFC 4291)"),
+    ("64:ff9b:1::/48", "local-use NAT64 (RFC 8215): where the IPv4 address sits is the network's choice"),
+    ("100::/64", "discard only (RFC 6666)"),
+    ("2001::/23", "IETF protocol assignments (RFC 2928), Teredo 2001::/32 included; no exceptions (see above)"),
+    ("2001:db8::/32", "documentation (RFC 3849)"),
+    ("3fff::/20", "documentation (RFC 9637)"),
+    ("5f00::/16", "segment routing SIDs (RFC 9602)"),
+    ("fc00::/7", "unique local (RFC 4193)"),
+    ("fe80::/10", "link local (RFC 4291)"),
+    ("fec0::/10", "deprecated site local (RFC 3879)"),
+    ("ff00::/8", "multicast (RFC 4291): not unicast"),
+))
+
+# IPv6 ranges that carry an IPv4 address and reach it: such an address is exactly as public as
+# the IPv4 address inside (so ::ffff:127.0.0.1 is refused and 64:ff9b::8.8.8.8 is not).
+EMBEDDED_IPV4_RANGES: tuple[tuple[ipaddress.IPv6Network, str], ...] = tuple(
+    (ipaddress.IPv6Network(net), why) for net, why in (
+        ("::ffff:0:0/96", "IPv4-mapped (RFC 4291): the low 32 bits"),
+        ("64:ff9b::/96", "well-known NAT64 prefix (RFC 6052): the low 32 bits"),
+        ("2002::/16", "6to4 (RFC 3056): bits 16-47"),
     )
+)
+
+# IPv6 outside these ranges is refused as well: the IANA IPv6 Address Space registry allocates
+# only 2000::/3 to global unicast; the rest is reserved by the IETF or special (the table above
+# names the special blocks anyway, so each refusal has a reason a reader can look up).
+_GLOBAL_UNICAST_V6 = ipaddress.IPv6Network("2000::/3")
 
 
-def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address of EMBEDDED_IPV4_RANGES reaches, else None."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in EMBEDDED_IPV4_RANGES[1][0]:  # NAT64
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def is_public_ip(ip: IPAddress) -> bool:
+    """True only for globally routable unicast addresses, by the explicit tables above.
+
+    An IPv6 address that carries an IPv4 address (mapped, NAT64, 6to4) is judged by the IPv4
+    address inside.
+    """
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = _embedded_ipv4(ip)
+        if inner is not None:
+            return is_public_ip(inner)
+        if ip not in _GLOBAL_UNICAST_V6:
+            return False
+    return not any(ip in net for net, _why in REFUSED_RANGES if net.version == ip.version)
+
+
+def parse_ip(text: str) -> IPAddress:
     return ipaddress.ip_address(text.split("%", 1)[0])  # drop an IPv6 zone id
 
 
