@@ -98,7 +98,7 @@ def _session() -> requests.Session:
     session.trust_env = False
     session.proxies = requests.utils.get_environ_proxies(eid_settings.DESCRIPT_API_BASE)  # honours NO_PROXY
     # Retries are ours (they must respect the click's budget), so urllib3 retries none.
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=128, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
@@ -202,7 +202,7 @@ class DescriptClient:
             except requests.exceptions.ReadTimeout:
                 raise DescriptError("timeout", "Descript did not answer in time.", attempts=attempts) from None
             except requests.exceptions.RequestException as exc:
-                log.warning("descript %s %s: connection failed (%s)", method, path, type(exc).__name__)
+                log.info("descript %s %s: connection failed (%s)", method, path, type(exc).__name__)
                 error = DescriptError("upstream_error", "Descript could not be reached.", attempts=attempts)
             else:
                 status = response.status_code
@@ -245,9 +245,8 @@ class DescriptClient:
         latency_ms = int((time.monotonic() - started) * 1000)
         if response.status_code != 201:
             code, message = _error_fields(response)
-            log.warning(
-                "descript import link refused: status=%s code=%s message=%s", response.status_code, code, message
-            )
+            # The caller logs the one WARNING (with its row's id); this is the detail.
+            log.info("descript import link refused: status=%s code=%s message=%s", response.status_code, code, message)
             raise DescriptError(
                 "upstream_error",
                 "Descript refused the request.",

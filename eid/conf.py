@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     "EID_EXPORT_HEARTBEAT_SECONDS": 5.0,
     "EID_EXPORT_STALE_SECONDS": 120.0,
     "EID_EXPORT_MAX_MEDIA_BYTES": 20 * 1024**3,
+    # Per-user limits (eid.throttle): scope -> "N/period"; an empty value turns a scope off.
+    "EID_THROTTLE_RATES": {"click": "30/m", "landing": "60/m"},
+    "EID_THROTTLE_CACHE": "default",
 }
 
 

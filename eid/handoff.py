@@ -16,12 +16,13 @@ from typing import Any
 from django.utils import timezone
 
 from . import storage
-from .client import DescriptClient, DescriptError
+from .client import DescriptClient, DescriptError, ImportLink
 from .conf import eid_settings
 from .content import MAX_REF_LENGTH, Content
 from .errors import EidError
 from .models import Handoff
 from .schema import SchemaFile, build_request
+from .waiting import hand_back_connections
 
 log = logging.getLogger(__name__)
 Outcome = Handoff.Outcome
@@ -99,6 +100,9 @@ def _fail(handoff: Handoff, kind: str, reason: str, *, message: str = "", retry_
     """Record the failure on the row and build what the user is told, from the table."""
     answer = ANSWERS[kind]
     _finish(handoff, answer.outcome, detail=reason[:500], **fields)
+    # One line per failed click, naming its row: operators find the rest in the admin.
+    log.warning("handoff %s failed: %s (status=%s code=%s)", handoff.pk, kind, fields.get("upstream_status"),
+                fields.get("upstream_error_code", ""))
     return HandoffFailed(kind, handoff, answer, message or answer.message or reason, retry_after=retry_after)
 
 
@@ -130,8 +134,6 @@ def send_to_descript(user: Any, content: Content) -> tuple[str, Handoff]:
         raise _fail(handoff, "misconfigured", "DESCRIPT_API_TOKEN or DESCRIPT_PARTNER_DRIVE_ID unset")
 
     try:
-        infos = storage.check_for_descript(f.key for f in content.files)
-        handoff.total_bytes = sum(i.size for i in infos)
         ttl = eid_settings.EID_PRESIGN_TTL_SECONDS
         files = [
             SchemaFile(uri=storage.presign_get(f.key, ttl), name=f.name, start_offset=f.start_offset)
@@ -139,27 +141,44 @@ def send_to_descript(user: Any, content: Content) -> tuple[str, Handoff]:
         ]
     except storage.StorageError as exc:
         raise _fail(handoff, exc.kind, exc.reason) from None
-
     body = build_request(
         drive_id=eid_settings.DESCRIPT_PARTNER_DRIVE_ID,
         source_id=content.source_id,
         files=files,
         multitrack=content.multitrack,
     )
+
+    # The files are checked while Descript answers (the checks cost as much as the rest of the
+    # click); nobody is sent to a link before every check has passed.
+    checks = storage.start_checks(f.key for f in content.files)
+    hand_back_connections()
+    link: ImportLink | None = None
+    refused: DescriptError | None = None
     try:
         link = DescriptClient().create_import_url(body)
     except DescriptError as exc:
-        upstream: dict[str, Any] = dict(upstream_latency_ms=exc.latency_ms, upstream_attempts=exc.attempts,
-                        upstream_status=exc.status, upstream_error_code=exc.code)
-        if exc.kind == "rate_limited":
-            raise _fail(handoff, exc.kind, exc.message, retry_after=max(1, round(exc.retry_after or 60)),
-                        **upstream) from None
-        if exc.kind in ANSWERS and exc.kind != "upstream_error":
-            raise _fail(handoff, exc.kind, exc.message, **upstream) from None
-        failure = _fail(handoff, "upstream_error", exc.message,
-                        message=_UPSTREAM_MESSAGES.get(exc.status or 0, ""), **upstream)
-        log.warning("handoff %s failed: status=%s code=%s", handoff.pk, exc.status, exc.code)
-        raise failure from None
-
+        refused = exc
+    try:
+        handoff.total_bytes = sum(info.size for info in storage.finish_checks(checks))
+    except storage.StorageError as exc:
+        if link is None:
+            raise _fail(handoff, exc.kind, exc.reason) from None
+        raise _fail(handoff, exc.kind, f"{exc.reason} The import link Descript made was dropped.",
+                    message=exc.reason, upstream_latency_ms=link.latency_ms,
+                    upstream_attempts=link.attempts) from None
+    if refused is not None:
+        raise _descript_failure(handoff, refused)
+    assert link is not None
     _finish(handoff, Outcome.OK, upstream_latency_ms=link.latency_ms, upstream_attempts=link.attempts)
     return link.url, handoff
+
+
+def _descript_failure(handoff: Handoff, exc: DescriptError) -> HandoffFailed:
+    upstream: dict[str, Any] = dict(upstream_latency_ms=exc.latency_ms, upstream_attempts=exc.attempts,
+                                    upstream_status=exc.status, upstream_error_code=exc.code)
+    if exc.kind == "rate_limited":
+        return _fail(handoff, exc.kind, exc.message, retry_after=max(1, round(exc.retry_after or 60)), **upstream)
+    if exc.kind in ANSWERS and exc.kind != "upstream_error":
+        return _fail(handoff, exc.kind, exc.message, **upstream)
+    return _fail(handoff, "upstream_error", exc.message, message=_UPSTREAM_MESSAGES.get(exc.status or 0, ""),
+                 **upstream)

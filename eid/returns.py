@@ -22,6 +22,7 @@ from django.utils import timezone
 from .conf import eid_settings
 from . import netsafe, sharepage
 from .errors import EidError
+from .waiting import hand_back_connections
 from .content import Source, get_adapter
 from .models import ReturnedExport
 
@@ -158,6 +159,7 @@ def _refusal_for(exc: netsafe.FetchError) -> ReturnRefused:
 
 
 def preview(user: Any, link: ShareLink, title_hint: str = "") -> Preview:
+    hand_back_connections()  # the share page may be slow: hold no database connection meanwhile
     try:
         page = netsafe.fetch(link.url, share_policy(), path_pattern=sharepage.SHARE_PATH)
     except netsafe.UnsafeURL as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import posixpath
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from datetime import datetime, timedelta, timezone
@@ -37,7 +37,8 @@ _STORAGE_SETTINGS = {
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
 }
-_head_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-head")
+# Shared by every click in the process; as wide as the boto3 client's connection pool.
+_head_pool = ThreadPoolExecutor(max_workers=20, thread_name_prefix="s3-head")
 
 
 class StorageError(EidError):
@@ -105,22 +106,22 @@ def head(key: str) -> ObjectInfo:
     return ObjectInfo(key=key, size=int(answer.get("ContentLength", 0)), content_type=answer.get("ContentType", ""))
 
 
-def check_for_descript(keys: Iterable[str]) -> list[ObjectInfo]:
-    """HEAD every object at once; each must exist, hold bytes, and be a type Descript imports."""
-    keys = list(keys)
-    if len(keys) == 1:
-        infos = [head(keys[0])]  # no thread hand-off for the common single-file click
-    else:
-        futures = [_head_pool.submit(head, key) for key in keys]
-        infos = []
-        first_error: StorageError | None = None
-        for future in futures:
-            try:
-                infos.append(future.result())
-            except StorageError as exc:
-                first_error = first_error or exc
-        if first_error:
-            raise first_error
+def start_checks(keys: Iterable[str]) -> list[Future[ObjectInfo]]:
+    """HEAD every object at once, in the background: the click overlaps them with Descript's answer."""
+    return [_head_pool.submit(head, key) for key in keys]
+
+
+def finish_checks(checks: list[Future[ObjectInfo]]) -> list[ObjectInfo]:
+    """Wait for `start_checks`: each object must exist, hold bytes, and be a type Descript imports."""
+    infos = []
+    first_error: StorageError | None = None
+    for future in checks:
+        try:
+            infos.append(future.result())
+        except StorageError as exc:
+            first_error = first_error or exc
+    if first_error:
+        raise first_error
     for info in infos:
         name = posixpath.basename(info.key) or info.key
         if info.size <= 0:
@@ -133,6 +134,10 @@ def check_for_descript(keys: Iterable[str]) -> list[ObjectInfo]:
                 info.key,
             )
     return infos
+
+
+def check_for_descript(keys: Iterable[str]) -> list[ObjectInfo]:
+    return finish_checks(start_checks(keys))
 
 
 def _credentials_expiry() -> datetime | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.decorators import login_required
@@ -9,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 
-from . import returns
+from . import returns, throttle
 from .content import get_adapter
 from .handoff import HandoffFailed, record_refused_click, send_to_descript
 from .models import ReturnedExport
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 else:
     SignedInRequest = HttpRequest
 
+ViewFunc = Callable[..., HttpResponse]
+
 
 def error_page(
     request: HttpRequest, status: int, headline: str, message: str, *, retry: bool = False, retry_url: str = ""
@@ -37,11 +41,51 @@ def error_page(
     )
 
 
+def answers(*methods: str) -> Callable[[ViewFunc], ViewFunc]:
+    """Only these methods; anything else is a plain-words 405 with an Allow header."""
+    allowed = sorted(set(methods) | ({"HEAD"} if "GET" in methods else set()))
+
+    def decorate(view: ViewFunc) -> ViewFunc:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in allowed:
+                page = error_page(request, 405, "Not allowed here",
+                                  "This address does not answer that kind of request. "
+                                  "Use the buttons and links on the site.")
+                page["Allow"] = ", ".join(allowed)
+                return page
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _throttled(request: HttpRequest, scope: str) -> HttpResponse | None:
+    """A plain-words 429 when this user has used up the scope's rate, else None."""
+    verdict = throttle.check(scope, request.user.pk)
+    if verdict.allowed:
+        return None
+    page = error_page(request, 429, "Please slow down",
+                      "You have sent a lot of requests to Descript in a short time. "
+                      f"Please try again in {verdict.retry_after} seconds.")
+    page["Retry-After"] = str(verdict.retry_after)
+    return page
+
+
+def _unreadable(*values: str) -> bool:
+    """Text PostgreSQL cannot store (NUL) never reaches a query or a row."""
+    return any("\x00" in v for v in values)
+
+
 @never_cache
 @login_required
-def edit_in_descript(request: HttpRequest, ref: str, option: str) -> HttpResponse:
-    if request.method != "POST":
-        return error_page(request, 405, "Use the button", "Open a recording in Descript with its “Edit in Descript” button.")
+@answers("POST")
+def edit_in_descript(request: SignedInRequest, ref: str, option: str) -> HttpResponse:
+    if _unreadable(ref, option):
+        return error_page(request, 400, "This link cannot be used", "The address has characters we cannot read.")
+    if (refusal := _throttled(request, "click")) is not None:
+        return refusal
     content = get_adapter().get_content(request.user, ref, option)
     if content is None or not content.importable:
         # Someone else's item looks exactly like a missing one; operators still see the try.
@@ -53,6 +97,7 @@ def edit_in_descript(request: HttpRequest, ref: str, option: str) -> HttpRespons
         page = error_page(request, failure.http_status, failure.headline, failure.message, retry=failure.retryable)
         if failure.retry_after:
             page["Retry-After"] = str(failure.retry_after)
+        page._has_been_logged = True  # type: ignore[attr-defined]  # handoff logged it, with the row's id
         return page
     # The link is single-use and personal: never let a cache keep the redirect.
     return HttpResponseRedirect(url)
@@ -63,12 +108,15 @@ def edit_in_descript(request: HttpRequest, ref: str, option: str) -> HttpRespons
 
 @never_cache
 @login_required
+@answers("GET", "POST")
 def landing(request: SignedInRequest) -> HttpResponse:
     """GET: show what will happen (nothing written). POST: confirm, once per share page."""
     source = request.POST if request.method == "POST" and "url" in request.POST else request.GET
     raw_url, title_hint = source.get("url", ""), source.get("title", "")[:300]
-    if request.method not in ("GET", "POST"):
-        return error_page(request, 405, "Not allowed", "Use the link Descript gave you.")
+    if _unreadable(raw_url, title_hint):
+        return error_page(request, 400, "This link cannot be imported", "The link has characters we cannot read.")
+    if (refusal := _throttled(request, "landing")) is not None:
+        return refusal
     try:
         link = returns.clean_share_url(raw_url)
     except returns.ReturnRefused as refused:
@@ -108,6 +156,7 @@ def _status_payload(export: ReturnedExport) -> dict[str, Any]:
 
 @never_cache
 @login_required
+@answers("GET")
 def import_status(request: HttpRequest, export_id: Any) -> HttpResponse:
     export = get_object_or_404(ReturnedExport, pk=export_id, user=request.user)
     if request.GET.get("format") == "json":
@@ -117,9 +166,8 @@ def import_status(request: HttpRequest, export_id: Any) -> HttpResponse:
 
 @never_cache
 @login_required
+@answers("POST")
 def import_retry(request: HttpRequest, export_id: Any) -> HttpResponse:
     export = get_object_or_404(ReturnedExport, pk=export_id, user=request.user)
-    if request.method != "POST":
-        return redirect("eid:import_status", export.pk)
     retry_import(export)
     return redirect("eid:import_status", export.pk)

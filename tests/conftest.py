@@ -96,3 +96,13 @@ def make_recording(s3):
         return recording
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    """Per-user throttles count in the cache; user ids repeat from test to test."""
+    from django.core.cache import caches
+
+    for cache in caches.all():
+        cache.clear()
+    yield

@@ -172,7 +172,7 @@ def test_missing_csrf_token_is_refused_with_a_plain_page(client, alice, single, 
         (("alice/clip.wav", b"<html>", "text/html"), "invalid_media", "not a type Descript can import"),
     ],
 )
-def test_storage_problems_name_the_file_and_never_call_descript(
+def test_storage_problems_name_the_file_and_the_link_made_meanwhile_is_dropped(
     alice_client, make_recording, alice, sandbox, mix, outcome, words
 ):
     recording = make_recording(alice, "Broken", mix=mix)
@@ -182,12 +182,52 @@ def test_storage_problems_name_the_file_and_never_call_descript(
         assert response.status_code == 404  # no button is offered for it
         assert schema_posts(sandbox) == []
         return
+    # The HEAD checks ran while Descript answered: Descript made a link, and nobody is sent to it.
     assert response.status_code == 422
     text = response.content.decode()
     assert words in text and mix[0].rsplit("/", 1)[1] in text
-    assert "Traceback" not in text
-    assert schema_posts(sandbox) == []
-    assert Handoff.objects.get().outcome == outcome
+    assert "Traceback" not in text and settings.SANDBOX_ORIGIN not in text and "Location" not in response
+    assert len(schema_posts(sandbox)) == 1
+    handoff = Handoff.objects.get()
+    assert handoff.outcome == outcome
+    assert "import link Descript made was dropped" in handoff.detail and handoff.upstream_latency_ms is not None
+
+
+def test_a_missing_file_wins_over_descript_being_down(alice_client, make_recording, alice, sandbox):
+    recording = make_recording(alice, "Gone", mix=("alice/gone.wav", None, "audio/wav"))
+    sandbox.add_fault(path="/v1/edit_in_descript/schema", status=503, times=2)
+    response = click(alice_client, recording)
+    assert response.status_code == 422 and "is not in storage" in response.content.decode()
+    handoff = Handoff.objects.get()
+    assert handoff.outcome == "storage_missing" and "dropped" not in handoff.detail
+
+
+def test_only_post_is_answered_with_an_allow_header(alice_client, single, sandbox):
+    for method in ("get", "put", "delete"):
+        response = getattr(alice_client, method)(f"/descript/edit/{single.pk}/mix/")
+        assert response.status_code == 405 and response["Allow"] == "POST"
+    assert alice_client.put("/descript/import/new").status_code == 405
+    assert schema_posts(sandbox) == [] and Handoff.objects.count() == 0
+
+
+def test_a_nul_byte_in_the_address_is_a_400_not_a_500(alice_client, single, sandbox):
+    response = alice_client.post("/descript/edit/1%00/mix/")
+    assert response.status_code == 400 and "cannot read" in response.content.decode()
+    landing = alice_client.get("/descript/import/new", {"url": "https://share.descript.com/view/abc", "title": "a\x00b"})
+    assert landing.status_code == 400
+    assert schema_posts(sandbox) == [] and Handoff.objects.count() == 0
+
+
+def test_one_user_cannot_spend_the_partners_rate_budget(alice_client, client, bob, single, sandbox, settings):
+    settings.EID_THROTTLE_RATES = {"click": "2/m", "landing": "60/m"}
+    assert [click(alice_client, single).status_code for _ in range(3)] == [302, 302, 429]
+    refused = click(alice_client, single)
+    assert refused.status_code == 429 and 1 <= int(refused["Retry-After"]) <= 61
+    assert "slow down" in refused.content.decode().lower()
+    assert len(schema_posts(sandbox)) == 2  # the refused clicks never reached Descript
+    # Another user is not affected.
+    client.force_login(bob)
+    assert click(client, single).status_code == 404
 
 
 # --- Descript problems ------------------------------------------------------------------------
