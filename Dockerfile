@@ -1,4 +1,4 @@
-# The partner site for production: gunicorn, settings from the environment (see README).
+# The partner site for production: uvicorn (ASGI), settings from the environment (see README).
 #
 # The base image is pinned to an exact tag (CPython 3.11.7, the version the suite runs on, on
 # Debian 12 slim). A tag can still be re-pushed upstream; `python:3.11.7-slim-bookworm@sha256:...`
@@ -28,4 +28,8 @@ USER app
 EXPOSE 8000
 # Run the worker as a second container with: python manage.py db_worker
 # (and the sweep, one: python manage.py eid_sweep --every 60)
-CMD ["gunicorn", "partner_site.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--timeout", "30"]
+# uvicorn, one process per core (WEB_CONCURRENCY). Under ASGI every request gets its own thread, so a
+# request waiting on Descript never holds a thread another user needs; --limit-concurrency caps
+# what one process takes on (503 beyond it) and the database pool caps connections (README).
+ENV WEB_CONCURRENCY=2
+CMD ["sh", "-c", "exec uvicorn partner_site.asgi:application --host 0.0.0.0 --port 8000 --workers \"$WEB_CONCURRENCY\" --limit-concurrency 1000 --backlog 2048 --timeout-graceful-shutdown 30 --proxy-headers --no-access-log"]

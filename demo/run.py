@@ -1,6 +1,6 @@
 """`make demo`: the whole product on one machine, on embedded defaults.
 
-Starts moto's S3 server, the Descript sandbox, the site (gunicorn), a task worker and the
+Starts moto's S3 server, the Descript sandbox, the site (uvicorn, as in production), a task worker and the
 stale-import sweep; migrates, seeds, prints where to click; Ctrl-C stops everything it started.
 
 Every run starts from a clean slate: moto's server keeps its objects in memory only, so a
@@ -132,8 +132,8 @@ def main() -> None:
         _wait_for(sandbox, "sandbox")
         subprocess.run([PY, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True)
         subprocess.run([PY, "manage.py", "seed_demo"], cwd=ROOT, env=env, check=True)
-        start([PY, "-m", "gunicorn", "partner_site.wsgi", "-b", f"127.0.0.1:{site}", "--workers", "2",
-               "--threads", "4", "--access-logfile", "-"], f"site on :{site}")
+        start([PY, "-m", "uvicorn", "partner_site.asgi:application", "--host", "127.0.0.1", "--port", str(site),
+               "--workers", "2", "--limit-concurrency", "1000"], f"site on :{site}")
         start([PY, "manage.py", "db_worker", "--interval", "1", "--no-reload"], "task worker")
         start([PY, "manage.py", "eid_sweep", "--every", "15"], "stale-import sweep")
         _wait_for(site, "site")
