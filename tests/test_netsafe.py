@@ -6,8 +6,10 @@ everything else must be refused before a byte is sent, which the listeners here 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -395,6 +397,110 @@ def test_name_that_does_not_resolve(monkeypatch):
     assert err.value.reason == "That address cannot be found."
 
 
+# --------------------------------------------------------------------------------------------
+# Name resolution counts against the deadline
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_dns(monkeypatch):
+    """Names (not IP literals) resolve to a public address only after `slow_dns.delay` seconds, or
+    from the `slow_dns.fast` first look-ups on, at once. Sleeping threads are woken at teardown."""
+    real = socket.getaddrinfo
+    release = threading.Event()
+
+    class Slow:
+        delay = 5.0
+        fast = 0
+        calls = 0
+
+    def fake(host, port, *args, **kwargs):
+        try:
+            ipaddress.ip_address(host)
+            return real(host, port, *args, **kwargs)
+        except ValueError:
+            pass
+        Slow.calls += 1
+        if Slow.calls > Slow.fast:
+            release.wait(Slow.delay)  # the system resolver, hanging
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (PUBLIC_IP, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    yield Slow
+    release.set()
+
+
+@pytest.mark.parametrize("how", ["fetch", "open_stream"])
+def test_a_hanging_look_up_ends_with_the_fetchs_deadline(slow_dns, how):
+    policy = FetchPolicy(allowed_hosts=None, timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(FetchError) as err:
+        if how == "fetch":
+            fetch("https://slow.example/view/x?sig=SECRET", policy)
+        else:
+            with open_stream("https://slow.example/view/x?sig=SECRET", policy):
+                pass
+    elapsed = time.monotonic() - started
+    assert err.value.kind == "timeout"
+    assert err.value.reason == "https://slow.example/view/x took too long to answer."
+    assert 0.45 <= elapsed < 0.5 + 0.4
+
+
+def test_the_connections_own_look_up_ends_with_the_deadline(slow_dns):
+    """check_url's look-up answers at once; the second one, by the connection, hangs."""
+    slow_dns.fast = 1
+    started = time.monotonic()
+    with pytest.raises(FetchError) as err:
+        fetch("https://slow.example/view/x", FetchPolicy(allowed_hosts=None, timeout=0.5))
+    elapsed = time.monotonic() - started
+    assert slow_dns.calls == 2
+    assert err.value.kind == "timeout"
+    assert elapsed < 0.5 + 0.4
+
+
+def test_a_redirects_look_up_shares_the_same_deadline(server, slow_dns):
+    server.routes["/go"] = redirect_to("https://slow.example/there")
+    started = time.monotonic()
+    with pytest.raises(FetchError) as err:
+        fetch(server.url("/go"), dev_policy(server, allowed_hosts=None, timeout=0.6))
+    assert err.value.kind == "timeout"
+    assert time.monotonic() - started < 0.6 + 0.4
+
+
+def test_a_check_on_its_own_waits_at_most_the_policys_timeout(slow_dns):
+    started = time.monotonic()
+    with pytest.raises(UnsafeURL) as err:
+        check_url("https://slow.example/view/x", FetchPolicy(allowed_hosts=None, timeout=0.3))
+    assert err.value.reason == "Looking up that address took too long."
+    assert time.monotonic() - started < 0.3 + 0.4
+
+
+def test_a_session_used_directly_bounds_the_look_up_by_its_connect_timeout(slow_dns):
+    session = netsafe.make_session()
+    started = time.monotonic()
+    with pytest.raises(requests.exceptions.ConnectTimeout):
+        session.get("https://slow.example/", timeout=0.3)
+    assert time.monotonic() - started < 0.3 + 0.4
+
+
+def test_busy_resolver_threads_are_waited_for_within_the_deadline(slow_dns, monkeypatch):
+    """Every resolver thread stuck: a new look-up waits for a slot, but only until its deadline."""
+    monkeypatch.setattr(netsafe.addresses, "_slots", threading.BoundedSemaphore(1))
+    with pytest.raises(UnsafeURL):  # takes the only slot and leaves it stuck
+        check_url("https://slow.example/a", FetchPolicy(allowed_hosts=None, timeout=0.1))
+    started = time.monotonic()
+    with pytest.raises(FetchError) as err:
+        fetch("https://slow.example/b", FetchPolicy(allowed_hosts=None, timeout=0.4))
+    assert err.value.kind == "timeout"
+    assert time.monotonic() - started < 0.4 + 0.4
+    assert slow_dns.calls == 1  # the second look-up never got a thread
+
+
+def test_a_fast_look_up_is_unchanged(slow_dns):
+    slow_dns.fast = 10
+    assert check_url("https://fast.example/x", FetchPolicy(allowed_hosts=None, timeout=0.3)).netloc == "fast.example"
+
+
 @pytest.mark.parametrize("url, netloc, path", [
     ("https://share.descript.com/view/JNWta1T8TKX", "share.descript.com", "/view/JNWta1T8TKX"),
     ("https://share.descript.com/view/a50ffa05-0d1b-4b53-9b0c-6a3e8e6f8e11", "share.descript.com",
@@ -730,27 +836,106 @@ def test_refused_links_never_connect(listener, template):
     assert listener.connections == 0
 
 
-def test_dns_rebinding_is_caught_by_the_peer_check(listener, monkeypatch):
-    """check_url is told the name is public; the connection then lands on 127.0.0.1."""
+def _rebinding(monkeypatch, second: tuple[str, int]) -> list[str]:
+    """DNS answers public to check_url, then `second` when the connection resolves the name."""
     answers = iter([PUBLIC_IP])
-    lookups: list[tuple[str, object]] = []
+    lookups: list[str] = []
 
     def rebinding(host, port, *args, **kwargs):
-        lookups.append((host, port))
+        lookups.append(host)
         address = next(answers, None)
-        if address is None:  # second look-up, by urllib3 when connecting
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", listener.port))]
+        if address is None:  # second look-up, by the connection
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", second)]
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    return lookups
+
+
+def test_dns_rebinding_is_refused_before_connecting(listener, monkeypatch):
+    """check_url is told the name is public; the connection's own look-up then says 127.0.0.1."""
+    lookups = _rebinding(monkeypatch, ("127.0.0.1", listener.port))
     policy = FetchPolicy(allowed_hosts={"rebind.example"})  # no dev origins at all
     with pytest.raises(UnsafeURL) as err:
         fetch("https://rebind.example/view/x", policy, path_pattern=SHARE_PATH)
     assert err.value.reason == "That address is private."
-    assert [h for h, _ in lookups] == ["rebind.example", "rebind.example"]
+    assert lookups == ["rebind.example", "rebind.example"]
     time.sleep(0.2)
-    assert listener.connections == 1  # it did connect...
-    assert listener.received == b""  # ...and hung up before sending a byte (not even a TLS hello)
+    assert listener.connections == 0  # judged on the answer: not even a TCP handshake
+
+
+def test_rebinding_to_an_open_or_a_closed_port_reads_the_same(monkeypatch):
+    """No port-scan oracle through rebinding: whether something listens is never told."""
+    open_port = Listener()
+    closed = socket.create_server(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    outcomes = []
+    try:
+        for port in (open_port.port, closed_port):
+            _rebinding(monkeypatch, ("127.0.0.1", port))
+            with pytest.raises(UnsafeURL) as err:
+                fetch("https://rebind.example/view/x", FetchPolicy(allowed_hosts=None), path_pattern=SHARE_PATH)
+            outcomes.append((type(err.value), err.value.reason))
+        time.sleep(0.1)
+        assert open_port.connections == 0
+    finally:
+        open_port.close()
+    assert outcomes[0] == outcomes[1] == (UnsafeURL, "That address is private.")
+
+
+class Resetter:
+    """Accepts every connection and resets it (RST, not FIN), before or after reading the request."""
+
+    def __init__(self, read_first: bool) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.read_first = read_first
+        self.accepted = 0
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            with contextlib.suppress(OSError):
+                if self.read_first:
+                    conn.settimeout(1)
+                    conn.recv(65536)
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.parametrize("read_first", [False, True], ids=["reset-at-accept", "reset-after-request"])
+@pytest.mark.parametrize("how", ["fetch", "open_stream"])
+def test_a_reset_and_a_closed_port_give_the_same_message(read_first, how):
+    """The same port twice: first something accepts and resets, then nothing listens (refused)."""
+    resetter = Resetter(read_first)
+    origin = f"http://127.0.0.1:{resetter.port}"
+    policy = FetchPolicy(allowed_hosts=None, dev_origins={origin}, timeout=3.0)
+
+    def attempt() -> tuple[str, str]:
+        with pytest.raises(FetchError) as err:
+            if how == "fetch":
+                fetch(origin + "/view/x?sig=SECRET", policy)
+            else:
+                with open_stream(origin + "/view/x?sig=SECRET", policy):
+                    pass
+        return err.value.kind, err.value.reason
+
+    try:
+        reset = attempt()
+        assert resetter.accepted >= 1  # it really was accepted, then reset
+    finally:
+        resetter.close()
+    refused = attempt()
+    assert reset == refused == ("connection", f"Could not download {origin}/view/x.")
 
 
 def test_safe_adapter_refuses_private_peers_on_its_own(listener):
@@ -759,6 +944,19 @@ def test_safe_adapter_refuses_private_peers_on_its_own(listener):
     with pytest.raises(UnsafeURL):
         session.get(f"http://127.0.0.1:{listener.port}/", timeout=2)
     time.sleep(0.2)
+    assert listener.connections == 0
+    assert listener.received == b""
+
+
+def test_the_connected_peer_is_checked_as_well(listener, monkeypatch):
+    """Behind the answer check, the peer check still refuses a socket that landed somewhere private."""
+    monkeypatch.setattr(netsafe.transport, "_check_answers", lambda infos: None)
+    session = netsafe.make_session()
+    with pytest.raises(UnsafeURL) as err:
+        session.get(f"http://127.0.0.1:{listener.port}/", timeout=2)
+    assert err.value.reason == "That address is private."
+    time.sleep(0.2)
+    assert listener.connections == 1
     assert listener.received == b""
 
 

@@ -7,8 +7,13 @@ request this module makes is checked three times:
    return only public addresses. Nothing is fetched when this fails.
 2. Every redirect is followed by hand and its Location goes through `check_url` again.
 3. The connection itself: DNS can answer differently the second time (rebinding), so the
-   urllib3 connection classes used by `SafeAdapter` look at the address the socket actually
-   connected to and drop it when it is not public.
+   urllib3 connection classes used by `SafeAdapter` resolve the name themselves, refuse it
+   before connecting when any answer is not public (the same answer whether or not anything
+   listens there), and look at the address the socket actually connected to as well.
+
+"Public" is an explicit table of refused ranges (`addresses.REFUSED_RANGES`), not the running
+Python's `ipaddress.is_global`. Every DNS look-up waits at most what is left of the fetch's
+deadline: getaddrinfo has no timeout of its own, so it runs in a small bounded set of threads.
 
 The only exception are `FetchPolicy.dev_origins`: the offline Descript sandbox that demo and
 test settings run on a loopback address over plain http. An exempt origin has to match scheme,
@@ -20,9 +25,10 @@ The package, one concept a module (each imports only those listed before it):
 
     errors      UnsafeURL (refused, nothing fetched) and FetchError (allowed, but failed)
     policy      FetchPolicy and FetchResult; dev origins parsed into exact keys
-    addresses   public-address rules, host normalisation, DNS to public addresses only
+    deadline    one time budget over a whole exchange, slow drips and DNS look-ups included
+    addresses   the table of refused address ranges, host normalisation, DNS within a time
+                limit to public addresses only
     urls        check_url (check 1) and redact_url
-    deadline    one time budget over a whole exchange, slow drips included
     transport   connections that check the connected peer (check 3), SafeAdapter, sessions
     fetching    fetch, open_stream and iter_chunks, following redirects by hand (check 2)
 """

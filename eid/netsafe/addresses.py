@@ -7,16 +7,22 @@ read them (IDNA, a trailing dot, and the numeric IPv4 spellings that browsers an
 accept), so what we check is what gets connected to.
 
 `resolve_public` looks names up through `socket.getaddrinfo` at call time (tests patch it
-there) and refuses a name when any of its answers is not public.
+there) and refuses a name when any of its answers is not public. Look-ups run through
+`getaddrinfo_within`, which waits at most the time the caller has left (getaddrinfo itself has
+no timeout), so a slow resolver counts against a fetch's deadline.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import socket
+import threading
+import time
+from typing import Any, cast
 
-from .errors import UnsafeURL
+from .errors import FetchError, UnsafeURL
 
 _HOST_LABELS = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$")
 _HEX_PART = re.compile(r"^0[xX][0-9a-fA-F]*$")
@@ -187,10 +193,84 @@ def normalise_host(raw: str | None) -> tuple[str, ipaddress.IPv4Address | ipaddr
     return host, None
 
 
-def resolve_public(host: str, port: int) -> None:
-    """Raise UnsafeURL unless `host` resolves, and every address it resolves to is public."""
+# Name resolution runs in threads of its own, so a caller can stop waiting when its deadline
+# runs out (socket.getaddrinfo itself takes no timeout). At most RESOLVER_THREADS look-ups run at
+# once per process: a look-up the caller gave up on keeps its thread until the system resolver
+# answers, and the bound keeps a resolver outage from piling up threads. A caller waits for a
+# free slot within the same deadline.
+RESOLVER_THREADS = 8
+_slots = threading.BoundedSemaphore(RESOLVER_THREADS)
+
+AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, Any]
+
+
+def _reset_after_fork() -> None:
+    global _slots
+    _slots = threading.BoundedSemaphore(RESOLVER_THREADS)  # threads holding slots did not fork
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+class LookupTimeout(TimeoutError):
+    """A name was not resolved within the time given."""
+
+
+def getaddrinfo_within(host: str, port: int, timeout: float | None, family: int = 0) -> list[AddrInfo]:
+    """`socket.getaddrinfo(host, port, family, SOCK_STREAM)`, waiting at most `timeout` seconds.
+
+    Raises LookupTimeout when the answer (or a free resolver slot) takes longer, and whatever
+    getaddrinfo raised otherwise. `timeout=None` waits as long as the resolver takes. An IP
+    literal needs no DNS and is answered on the calling thread.
+    """
+    def lookup() -> list[AddrInfo]:
+        # socket.getaddrinfo looked up at call time: tests (and only tests) replace it.
+        return socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
+
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        parse_ip(host.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        return lookup()
+    if timeout is None:
+        return lookup()
+    until = time.monotonic() + timeout
+    slots = _slots
+    if timeout <= 0 or not slots.acquire(timeout=timeout):
+        raise LookupTimeout(host)
+    done = threading.Event()
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(lookup())
+        except BaseException as exc:  # handed to the waiting caller, if it still waits
+            outcome.append(exc)
+        finally:
+            slots.release()
+            done.set()
+
+    # A daemon thread: one stuck in the system resolver must not hold up interpreter exit.
+    threading.Thread(target=run, name="netsafe-resolve", daemon=True).start()
+    if not done.wait(max(0.0, until - time.monotonic())):
+        raise LookupTimeout(host)
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return cast(list[AddrInfo], result)
+
+
+def resolve_public(host: str, port: int, *, timeout: float | None = None) -> None:
+    """Raise UnsafeURL unless `host` resolves, and every address it resolves to is public.
+
+    With `timeout`, the look-up may take at most that many seconds; past it FetchError
+    (kind="timeout") is raised.
+    """
+    try:
+        infos = getaddrinfo_within(host, port, timeout)
+    except LookupTimeout:
+        raise FetchError("Looking up that address took too long.", kind="timeout") from None
     except (OSError, UnicodeError):  # socket.gaierror is an OSError
         raise UnsafeURL("That address cannot be found.") from None
     if not infos:

@@ -38,19 +38,45 @@ def _same_origin(a: SplitResult, b: SplitResult) -> bool:
     return (a.scheme, a.netloc) == (b.scheme, b.netloc)
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it wraps: requests and urllib3 nest the socket's error in args and reason."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for inner in (current.__cause__, getattr(current, "reason", None), *current.args):
+            if isinstance(inner, BaseException):
+                stack.append(inner)
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    for cause in _causes(exc):
+        if isinstance(cause, urllib3.exceptions.NewConnectionError):
+            continue  # urllib3 makes "connection refused" a subclass of its connect timeout
+        if isinstance(cause, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
+            return True
+    return False
+
+
 def _map_error(exc: Exception, where: SplitResult, deadline: Deadline | None) -> FetchError:
-    """Turn a requests/urllib3 error into plain words, without the URL's query string."""
+    """Turn a requests/urllib3 error into plain words, without the URL's query string.
+
+    Every failure to connect or to talk to the peer - refused (a closed port), reset, cut off,
+    a failed TLS handshake, a name that does not resolve - reads the same: the message must not
+    tell whether something listens at an address (no port-scan oracle). Only running out of
+    time and undecodable content are told apart; the first is decided by the deadline and the
+    exception types, never by the peer's words.
+    """
     if deadline is not None and (deadline.expired or deadline.remaining() <= 0):
         return FetchError(f"{redact_url(where)} took too long to answer.", kind="timeout")
-    if isinstance(exc, requests.exceptions.ContentDecodingError) or isinstance(exc, urllib3.exceptions.DecodeError):
+    if isinstance(exc, (requests.exceptions.ContentDecodingError, urllib3.exceptions.DecodeError)):
         return FetchError(f"{redact_url(where)} sent content that could not be decoded.", kind="bad_encoding")
-    text = repr(exc)
-    if isinstance(exc, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)) or (
-        "ReadTimeoutError" in text or "timed out" in text
-    ):
+    if _is_timeout(exc):
         return FetchError(f"{redact_url(where)} took too long to answer.", kind="timeout")
-    if isinstance(exc, requests.exceptions.SSLError):
-        return FetchError(f"The secure connection to {redact_url(where)} failed.", kind="connection")
     return FetchError(f"Could not download {redact_url(where)}.", kind="connection")
 
 
@@ -124,15 +150,16 @@ def fetch(
 ) -> FetchResult:
     """GET `url` under `policy`; raise UnsafeURL (nothing fetched) or FetchError.
 
-    The whole exchange - connecting, each redirect, headers and body - must finish within
-    `policy.timeout` seconds, and the body may not exceed `policy.max_bytes` (None: no limit).
+    The whole exchange - DNS look-ups, connecting, each redirect, headers and body - must
+    finish within `policy.timeout` seconds, and the body may not exceed `policy.max_bytes`
+    (None: no limit).
     With `stream_to`, body chunks are handed to it as they arrive (still within the deadline
     and the byte limit) and the result's `body` is b"". A status outside 2xx raises
     FetchError(kind="bad_status", status=...).
     """
-    start = check_url(url, policy, path_pattern=path_pattern)
-    session = session or session_for(policy)
     with Deadline(policy.timeout) as deadline:
+        start = check_url(url, policy, path_pattern=path_pattern)  # its DNS look-up is in the budget
+        session = session or session_for(policy)
 
         def timeout() -> tuple[float, float]:
             left = deadline.remaining()
@@ -191,15 +218,15 @@ def open_stream(
     """Open `url` for the caller to read (`iter_content`), e.g. a multi-GB media copy.
 
     Checked like `fetch` (the link, every redirect, the connected peer). `policy.timeout` is a
-    total budget up to the response headers, then a per-read timeout while the caller reads.
+    total budget up to the response headers (DNS look-ups included), then a per-read timeout while the caller reads.
     Raises FetchError for a status outside 2xx, a refused content type, or a declared length
     above `policy.max_bytes`; counting the bytes actually read is the caller's job (see
     `iter_chunks`). Transport errors raised while the caller reads inside the `with` block are
     turned into FetchError too.
     """
-    start = check_url(url, policy, path_pattern=path_pattern)
-    session = session or session_for(policy)
     with Deadline(policy.timeout) as deadline:
+        start = check_url(url, policy, path_pattern=path_pattern)  # its DNS look-up is in the budget
+        session = session or session_for(policy)
 
         def timeout() -> tuple[float, float]:
             left = deadline.remaining()

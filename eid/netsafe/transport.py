@@ -1,8 +1,9 @@
 """Connections that check whom they are talking to.
 
 DNS can answer differently the second time (rebinding), so checking the link is not enough:
-the urllib3 connection classes used by `SafeAdapter` look at the address the socket actually
-connected to and drop it when it is not public. Sessions from `make_session` use only that
+the urllib3 connection classes used by `SafeAdapter` resolve the name themselves within the
+fetch's deadline, refuse it before connecting when any answer is not public, and look at the
+address the socket actually connected to as well. Sessions from `make_session` use only that
 adapter, refuse proxies, and keep no cookies.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import http.cookiejar
 import socket
+import sys
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -20,9 +22,11 @@ from requests.adapters import HTTPAdapter
 from requests.utils import select_proxy
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.poolmanager import PoolManager
+from urllib3.util.connection import allowed_gai_family
 
-from .addresses import is_public_ip, parse_ip
+from .addresses import AddrInfo, LookupTimeout, getaddrinfo_within, is_public_ip, parse_ip
 from .deadline import Deadline, current_deadline
 from .errors import UnsafeURL
 from .policy import FetchPolicy
@@ -43,14 +47,36 @@ def _check_peer(sock: socket.socket) -> None:
         raise UnsafeURL("That address is private.")
 
 
+def _check_answers(infos: list[AddrInfo]) -> None:
+    """Every address the name resolved to must be public, before any of them is connected to.
+
+    Judging the answers first (and not only the connected peer) means a private address is
+    refused the same way whether or not something listens there: no port-scan oracle.
+    """
+    for info in infos:
+        try:
+            ip = parse_ip(str(info[4][0]))
+        except (ValueError, IndexError):
+            raise UnsafeURL("That address cannot be checked.") from None
+        if not is_public_ip(ip):
+            raise UnsafeURL("That address is private.")
+
+
 class _GuardedConnectionMixin:
-    """Checks the peer right after connecting: DNS may have changed since check_url looked."""
+    """Resolves within the deadline, refuses private answers, and checks the connected peer.
+
+    urllib3's own `_new_conn` resolves the name again with a getaddrinfo that has no timeout,
+    and connects to whatever it returns; this one resolves through `getaddrinfo_within` (so the
+    look-up counts against the fetch's deadline), judges every answer before connecting (DNS may
+    have changed since check_url looked), and checks the peer once more after connecting.
+    """
 
     _eid_exempt = False  # set by the pool for a dev origin
     _eid_deadline: Deadline | None = None
 
     def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()  # type: ignore[misc]
+        deadline = current_deadline()
+        sock = self._eid_connect(deadline)
         if not self._eid_exempt:
             try:
                 _check_peer(sock)
@@ -58,10 +84,65 @@ class _GuardedConnectionMixin:
                 with contextlib.suppress(OSError):
                     sock.close()
                 raise
-        deadline = current_deadline()
         if deadline is not None:
             deadline.attach(self, sock)  # TLS handshake and plain-http reads are covered from here
         return sock
+
+    def _eid_budget(self, deadline: Deadline | None) -> float | None:
+        """Seconds left to connect: the connect timeout, cut to what the deadline leaves."""
+        timeout = getattr(self, "timeout", None)
+        limits = [float(timeout)] if isinstance(timeout, (int, float)) else []
+        if deadline is not None:
+            limits.append(deadline.remaining())
+        return min(limits) if limits else None
+
+    def _eid_connect(self, deadline: Deadline | None) -> socket.socket:
+        # What urllib3.util.connection.create_connection does, with a bounded look-up and the
+        # answers checked in between.
+        conn: Any = self
+        host = str(conn._dns_host).strip("[]")
+        budget = self._eid_budget(deadline)
+        if budget is not None and budget <= 0:
+            raise ConnectTimeoutError(conn, f"Connection to {conn.host} timed out.")
+        try:
+            infos = getaddrinfo_within(host, conn.port, budget, allowed_gai_family())
+        except LookupTimeout:
+            raise ConnectTimeoutError(conn, f"Looking up {conn.host} timed out.") from None
+        except socket.gaierror as exc:
+            raise NameResolutionError(conn.host, conn, exc) from exc
+        except (OSError, UnicodeError) as exc:
+            raise NewConnectionError(conn, f"Failed to resolve {conn.host}: {exc}") from exc
+        if not self._eid_exempt:
+            _check_answers(infos)
+        error: OSError | None = None
+        for family, kind, proto, _canonical, address in infos:
+            sock = None
+            try:
+                sock = socket.socket(family, kind, proto)
+                for option in conn.socket_options or ():
+                    sock.setsockopt(*option)
+                timeout = conn.timeout
+                budget = self._eid_budget(deadline)
+                if budget is not None:
+                    if budget <= 0:
+                        raise TimeoutError("timed out")
+                    sock.settimeout(budget)
+                elif timeout is None or isinstance(timeout, (int, float)):
+                    sock.settimeout(timeout)
+                if conn.source_address:
+                    sock.bind(conn.source_address)
+                sock.connect(address)
+                if timeout is None or isinstance(timeout, (int, float)):
+                    sock.settimeout(timeout)  # as urllib3 leaves it: the connect timeout
+                sys.audit("http.client.connect", conn, conn.host, conn.port)
+                return sock
+            except OSError as exc:
+                error = exc
+                if sock is not None:
+                    sock.close()
+        if isinstance(error, TimeoutError):
+            raise ConnectTimeoutError(conn, f"Connection to {conn.host} timed out.") from error
+        raise NewConnectionError(conn, f"Failed to establish a new connection: {error or 'no address'}") from error
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
         deadline = current_deadline()

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from urllib.parse import SplitResult, urlsplit
 
 from .addresses import is_public_ip, normalise_host, resolve_public
-from .errors import UnsafeURL
+from .deadline import current_deadline
+from .errors import FetchError, UnsafeURL
 from .policy import DEFAULT_PORTS, FetchPolicy
 
 MAX_URL_LENGTH = 2048
@@ -42,6 +43,10 @@ def _hosts_phrase(hosts: Iterable[str]) -> str:
 
 def check_url(url: str, policy: FetchPolicy, *, path_pattern: re.Pattern[str] | None = None) -> SplitResult:
     """Validate a link against `policy` without fetching it (DNS is the only network use).
+
+    Raises UnsafeURL. The DNS look-up waits at most `policy.timeout` seconds (UnsafeURL past
+    it); inside `fetch` or `open_stream` it waits at most what is left of their deadline, and
+    running out is their FetchError(kind="timeout").
 
     Returns the normalised parts (ascii lowercase host, default port dropped, fragment
     dropped): fetch that, not the original string, so the request goes where we checked.
@@ -91,10 +96,19 @@ def check_url(url: str, policy: FetchPolicy, *, path_pattern: re.Pattern[str] | 
     if path_pattern is not None and not path_pattern.fullmatch(path):
         raise UnsafeURL("That link does not lead to a page we can use.")
 
-    if not is_dev and ip is None:
-        resolve_public(host, effective_port)
-
     netloc = f"[{host}]" if ":" in host else host
     if effective_port != DEFAULT_PORTS[scheme]:
         netloc = f"{netloc}:{effective_port}"
-    return SplitResult(scheme, netloc, path, parts.query, "")
+    checked = SplitResult(scheme, netloc, path, parts.query, "")
+
+    if not is_dev and ip is None:
+        # The look-up counts against the deadline of the fetch in progress (if any), and is
+        # otherwise bounded by the policy's timeout.
+        deadline = current_deadline()
+        try:
+            resolve_public(host, effective_port, timeout=policy.timeout if deadline is None else deadline.remaining())
+        except FetchError:
+            if deadline is None:  # a check on its own refuses, as for a name that is not found
+                raise UnsafeURL("Looking up that address took too long.") from None
+            raise FetchError(f"{redact_url(checked)} took too long to answer.", kind="timeout") from None
+    return checked
