@@ -31,6 +31,14 @@ _TAGS = ("partner", "source", "audio", "video", "subtitles", "transcript")
 # HTML parser, so descript tags after it are body content, whatever the markup claims.
 _HEAD_ELEMENTS = frozenset({"html", "head", "meta", "link", "title", "style", "script", "noscript", "base", "template"})
 _FEED_SLICE = 64 * 1024
+# Control characters (C0, DEL, C1) other than tab, line feed and carriage return. PostgreSQL
+# refuses NUL in text outright, and none of them belongs in an id, a link or a title.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _clean_title(text: str) -> str:
+    """A title is display text: control characters become spaces, runs of whitespace one space."""
+    return " ".join(_CONTROL.sub(" ", text).split())
 
 
 class ShareTagError(ValueError):
@@ -114,12 +122,17 @@ class _HeadParser(HTMLParser):
         keys = {(first.get(attr) or "").strip().lower() for attr in ("property", "name")} - {""}
         for key in keys:
             if key == "og:title":
-                if self.og_title is None and content and content.strip():
-                    self.og_title = content.strip()
+                title = _clean_title(content or "")
+                if self.og_title is None and title:
+                    self.og_title = title
             elif key.startswith("descript:") and key[len("descript:"):] in _TAGS:
                 self._record(key[len("descript:"):], content)
 
     def _record(self, tag: str, content: str | None) -> None:
+        if content and _CONTROL.search(content):
+            # Refused, not cleaned: these values decide where an edit goes, and removing
+            # characters could turn one id or link into another.
+            raise ShareTagError(f"The share page carries a descript:{tag} tag with characters that are not allowed.")
         value = (content or "").strip()
         if not value:
             return
@@ -135,7 +148,10 @@ def parse_share_page(html: str) -> ShareTags:
     """Read the descript:* meta tags (and the title) from the head of a share page.
 
     A page without any descript tags gives a ShareTags of Nones: a page we do not recognise
-    is for the caller to judge, not an error here.
+    is for the caller to judge, not an error here. A descript:* value with a control character
+    (NUL included; tab and line breaks aside) is refused with ShareTagError; in the title such
+    characters become spaces. Either way no value returned holds one, so none can reach the
+    database (PostgreSQL refuses NUL in text).
     """
     parser = _HeadParser()
     # Feed in slices and stop at the end of the head: a share page's body can be large
@@ -148,8 +164,7 @@ def parse_share_page(html: str) -> ShareTags:
         parser.close()
     title = parser.og_title
     if title is None:
-        text = " ".join("".join(parser.title_parts).split())
-        title = text or None
+        title = _clean_title("".join(parser.title_parts)) or None
     if title is not None:
         title = title[:MAX_TAG_LENGTH]
     return ShareTags(title=title, **{tag: parser.values.get(tag) for tag in _TAGS})

@@ -137,6 +137,46 @@ def test_title_falls_back_to_the_title_element():
     assert parse_share_page(head(meta("og:title", "OG"), title="<title>Other</title>")).title == "OG"
 
 
+CONTROLS = ["\x00", "\x01", "\x08", "\x0b", "\x0c", "\x1b", "\x1f", "\x7f", "\x85", "\x9f"]
+
+
+@pytest.mark.parametrize("char", CONTROLS, ids=repr)
+@pytest.mark.parametrize("tag", ["partner", "source", "audio", "video", "subtitles", "transcript"])
+def test_control_characters_in_descript_tags_are_refused(tag, char):
+    for value in (f"drive{char}123", f"{char}drive-123", f"drive-123{char}"):
+        with pytest.raises(ShareTagError) as err:
+            parse_share_page(head(meta(f"descript:{tag}", value)))
+        assert err.value.reason == (f"The share page carries a descript:{tag} tag with characters "
+                                    "that are not allowed.")
+
+
+def test_a_nul_in_the_raw_page_is_refused_as_well():
+    html = head(meta("descript:source", SOURCE)).replace(SOURCE, SOURCE[:8] + "\x00" + SOURCE[8:])
+    with pytest.raises(ShareTagError):
+        parse_share_page(html)
+    # A NUL written as a character reference is already U+FFFD by HTML's rules: not a control.
+    assert parse_share_page(head(meta("descript:partner", "a&#0;b"))).partner == "a\ufffdb"
+
+
+def test_tab_and_line_breaks_in_descript_tags_are_kept():
+    tags = parse_share_page(head(meta("descript:partner", "\tdrive\r\n-1\n")))
+    assert tags.partner == "drive\r\n-1"
+
+
+@pytest.mark.parametrize("char", CONTROLS, ids=repr)
+def test_control_characters_in_titles_become_spaces(char):
+    assert parse_share_page(head(meta("og:title", f"Episode{char}12{char}"))).title == "Episode 12"
+    assert parse_share_page(head(title=f"<title>Episode{char}{char}12</title>")).title == "Episode 12"
+    # An og:title of nothing but control characters leaves the title element to speak.
+    assert parse_share_page(head(meta("og:title", char * 3), title="<title>Fallback</title>")).title == "Fallback"
+
+
+def test_no_value_parsed_holds_a_nul():
+    html = head(meta("og:title", "a\x00b"), meta("descript:partner", "p"), title="<title>t\x00</title>")
+    tags = parse_share_page(html)
+    assert all("\x00" not in (value or "") for value in vars(tags).values())
+
+
 def test_over_long_values_are_refused():
     assert parse_share_page(head(meta("descript:audio", "https://a.example/" + "a" * 2000))).audio
     with pytest.raises(ShareTagError) as err:
