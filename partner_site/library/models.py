@@ -13,7 +13,12 @@ class Recording(models.Model):
     title = models.CharField(max_length=300)
     # The stable id Descript carries back as descript:source: the same on every click.
     source_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # The storage pipeline's own id (PUT /api/v1/recordings/{external_id}); empty for recordings
+    # made in the UI or brought back from Descript as new recordings.
+    external_id = models.CharField(max_length=200, unique=True, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set on every change made through the API or the admin (bulk_update sets it explicitly).
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -43,6 +48,9 @@ class MediaFile(models.Model):
     name = models.CharField(max_length=300, blank=True)
     start_offset = models.FloatField(default=0.0, help_text="Seconds into the timeline (tracks).")
     position = models.PositiveIntegerField(default=0)
+    # As the pipeline (or a HEAD with ?verify=1) reported them; empty/None when not known.
+    content_type = models.CharField(max_length=100, blank=True)
+    size = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["role", "position", "id"]
