@@ -115,7 +115,25 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 
-TASKS = {"default": {"BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}}
+# The task queue. The default is the database queue (django-tasks-db, `manage.py db_worker`):
+# nothing more to run. TASKS_BACKEND=django_tasks_rq.RQBackend keeps the tasks in Redis
+# (REDIS_URL) for RQ's workers instead: `manage.py rqworker --with-scheduler` (the scheduler moves
+# delayed re-checks onto the queue when due) and one `manage.py rqcron eid.rq_cron` for the sweep.
+TASKS_BACKEND = env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")
+TASKS = {"default": {"BACKEND": TASKS_BACKEND}}
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# RQ stops a job that runs longer than this. eid's tasks are short (a copy runs on the worker's
+# copy slots, under eid's own deadlines); the default is generous on purpose.
+RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": env.int("RQ_JOB_TIMEOUT", default=6 * 3600)}}
+# django-tasks-rq's job class runs the Task; eid's SimpleWorker runs each job in the worker's own
+# process (no fork per job): a killed worker takes its job with it, as db_worker does, and the
+# sweep hands the import on; per-process state (the database pool) lasts across jobs.
+RQ = {"JOB_CLASS": "django_tasks_rq.Job", "WORKER_CLASS": "eid.rq_worker.DjangoSimpleWorker"}
+if TASKS_BACKEND.startswith("django_tasks_rq."):
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]  # rqworker, rqcron; the backend's checks
+# How often RQ's cron runs the stale-import sweep (eid.rq_cron); `eid_sweep --every N` on the
+# database queue takes its period on the command line.
+EID_SWEEP_SECONDS = env.int("EID_SWEEP_SECONDS", default=60)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
