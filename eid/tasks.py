@@ -36,3 +36,21 @@ def retry_import(export: ReturnedExport, *, operator: bool = False) -> bool:
         return False
     enqueue_advance(export.pk)
     return True
+
+
+def sweep_stale() -> int:
+    """Nudge every import no worker is moving (a dead worker's, or one whose nudge was lost)."""
+    from .models import ReturnedExport
+
+    ids = list(ReturnedExport.objects.stale().values_list("pk", flat=True))
+    for export_id in ids:
+        enqueue_advance(export_id)
+    if ids:
+        log.info("sweep: re-enqueued %d stale import(s)", len(ids))
+    return len(ids)
+
+
+@task()
+def sweep_stale_imports() -> int:
+    """The sweep as a task, for queues with a scheduler of their own (RQ's cron: eid.rq_cron)."""
+    return sweep_stale()
