@@ -120,6 +120,16 @@ def is_public_ip(ip: IPAddress) -> bool:
     return not any(ip in net for net, _why in REFUSED_RANGES if net.version == ip.version)
 
 
+def in_networks(ip: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
+    """Is `ip` (or the IPv4 address an IPv6 wrapper reaches) inside one of `networks`?"""
+    candidates: list[IPAddress] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = _embedded_ipv4(ip)
+        if inner is not None:
+            candidates.append(inner)
+    return any(c in net for c in candidates for net in networks if net.version == c.version)
+
+
 def parse_ip(text: str) -> IPAddress:
     return ipaddress.ip_address(text.split("%", 1)[0])  # drop an IPv6 zone id
 
@@ -261,12 +271,15 @@ def getaddrinfo_within(host: str, port: int, timeout: float | None, family: int 
     return cast(list[AddrInfo], result)
 
 
-def resolve_public(host: str, port: int, *, timeout: float | None = None) -> None:
-    """Raise UnsafeURL unless `host` resolves, and every address it resolves to is public.
+def resolve_public(host: str, port: int, *, timeout: float | None = None,
+                   allowed_networks: tuple[IPNetwork, ...] = ()) -> bool:
+    """Raise UnsafeURL unless `host` resolves, and every address it resolves to is public
+    (or inside `allowed_networks`). Returns True when every address is inside those networks.
 
     With `timeout`, the look-up may take at most that many seconds; past it FetchError
     (kind="timeout") is raised.
     """
+    inside = bool(allowed_networks)
     try:
         infos = getaddrinfo_within(host, port, timeout)
     except LookupTimeout:
@@ -281,5 +294,9 @@ def resolve_public(host: str, port: int, *, timeout: float | None = None) -> Non
         except ValueError:
             raise UnsafeURL("That address cannot be found.") from None
         # Every answer must be public: the connection may use any of them.
+        if in_networks(ip, allowed_networks):
+            continue
+        inside = False
         if not is_public_ip(ip):
             raise UnsafeURL("That address is private.")
+    return inside

@@ -7,6 +7,7 @@ and the transport match exactly.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -44,6 +45,10 @@ class FetchPolicy:
     timeout: seconds. For `fetch` a deadline over the whole exchange (connect, redirects,
         headers, body); for `open_stream` the budget up to the headers, then a per-read timeout.
     allowed_content_types: media types (without parameters) accepted; None = any.
+    allowed_networks: address ranges (CIDR) treated as public for this policy, set by an operator
+        for receivers on a private network (webhooks); a link whose host is inside them (an IP
+        literal, or a name every answer of which is) may also use http and any port. The
+        connected peer is still checked: inside them, or public.
     """
 
     allowed_hosts: frozenset[str] | None
@@ -52,8 +57,12 @@ class FetchPolicy:
     timeout: float = 10.0
     max_redirects: int = 3
     allowed_content_types: tuple[str, ...] | None = None
+    allowed_networks: frozenset[str] = frozenset()
     # (scheme, host, port) of the dev origins, derived once; not part of equality or hashing.
     _dev_keys: frozenset[tuple[str, str, int]] = field(init=False, repr=False, compare=False, default=frozenset())
+    # The allowed networks, parsed once (sorted, so equal policies share a session).
+    _networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
+        init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:
         # Normalise whatever iterable the caller built from settings, so comparisons are exact.
@@ -62,6 +71,10 @@ class FetchPolicy:
         object.__setattr__(self, "allowed_hosts", hosts)
         object.__setattr__(self, "dev_origins", frozenset(_format_origin(k) for k in keys))
         object.__setattr__(self, "_dev_keys", keys)
+        networks = sorted({ipaddress.ip_network(str(n).strip(), strict=False) for n in (self.allowed_networks or ())
+                           if str(n).strip()}, key=lambda n: (n.version, n))
+        object.__setattr__(self, "allowed_networks", frozenset(str(n) for n in networks))
+        object.__setattr__(self, "_networks", tuple(networks))
         if self.allowed_content_types is not None:
             types = tuple(t.split(";", 1)[0].strip().lower() for t in self.allowed_content_types)
             object.__setattr__(self, "allowed_content_types", types)

@@ -26,7 +26,7 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.poolmanager import PoolManager
 from urllib3.util.connection import allowed_gai_family
 
-from .addresses import AddrInfo, LookupTimeout, getaddrinfo_within, is_public_ip, parse_ip
+from .addresses import AddrInfo, IPNetwork, LookupTimeout, getaddrinfo_within, in_networks, is_public_ip, parse_ip
 from .deadline import Deadline, current_deadline
 from .errors import UnsafeURL
 from .policy import FetchPolicy
@@ -37,14 +37,28 @@ USER_AGENT = "PartnerBackend/1.0 (+Edit in Descript)"
 _local = threading.local()
 
 
-def _check_peer(sock: socket.socket) -> None:
+def _check_peer(sock: socket.socket, networks: tuple[IPNetwork, ...] = ()) -> None:
     try:
         peer = sock.getpeername()
         ip = parse_ip(str(peer[0]))
     except (OSError, ValueError, IndexError):
         raise UnsafeURL("That address cannot be checked.") from None
-    if not is_public_ip(ip):
+    if not is_public_ip(ip) and not in_networks(ip, networks):
         raise UnsafeURL("That address is private.")
+
+
+def _outside(infos: list[AddrInfo], networks: tuple[IPNetwork, ...]) -> list[AddrInfo]:
+    """The answers not inside a policy's allowed networks (those pass as public ones do)."""
+    if not networks:
+        return infos
+
+    def inside(info: AddrInfo) -> bool:
+        try:
+            return in_networks(parse_ip(str(info[4][0])), networks)
+        except (ValueError, IndexError):
+            return False  # left for _check_answers to refuse
+
+    return [info for info in infos if not inside(info)]
 
 
 def _check_answers(infos: list[AddrInfo]) -> None:
@@ -72,6 +86,7 @@ class _GuardedConnectionMixin:
     """
 
     _eid_exempt = False  # set by the pool for a dev origin
+    _eid_networks: tuple[IPNetwork, ...] = ()  # set by the pool: the policy's allowed networks
     _eid_deadline: Deadline | None = None
 
     def _new_conn(self) -> socket.socket:
@@ -79,7 +94,7 @@ class _GuardedConnectionMixin:
         sock = self._eid_connect(deadline)
         if not self._eid_exempt:
             try:
-                _check_peer(sock)
+                _check_peer(sock, self._eid_networks)
             except BaseException:
                 with contextlib.suppress(OSError):
                     sock.close()
@@ -113,7 +128,7 @@ class _GuardedConnectionMixin:
         except (OSError, UnicodeError) as exc:
             raise NewConnectionError(conn, f"Failed to resolve {conn.host}: {exc}") from exc
         if not self._eid_exempt:
-            _check_answers(infos)
+            _check_answers(_outside(infos, self._eid_networks))
         error: OSError | None = None
         for family, kind, proto, _canonical, address in infos:
             sock = None
@@ -162,10 +177,12 @@ class _GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
 
 class _GuardedPoolMixin:
     _eid_exempt = False
+    _eid_networks: tuple[IPNetwork, ...] = ()
 
     def _new_conn(self) -> Any:
         conn = super()._new_conn()  # type: ignore[misc]
         conn._eid_exempt = self._eid_exempt
+        conn._eid_networks = self._eid_networks
         return conn
 
     def _put_conn(self, conn: Any) -> None:
@@ -185,29 +202,34 @@ class _GuardedHTTPSConnectionPool(_GuardedPoolMixin, HTTPSConnectionPool):
 
 
 class _GuardedPoolManager(PoolManager):
-    def __init__(self, exempt: frozenset[tuple[str, str, int]], *args: Any, **kwargs: Any) -> None:
+    def __init__(self, exempt: frozenset[tuple[str, str, int]], *args: Any,
+                 networks: tuple[IPNetwork, ...] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._eid_exempt = exempt
+        self._eid_networks = networks
         self.pool_classes_by_scheme = {"http": _GuardedHTTPConnectionPool, "https": _GuardedHTTPSConnectionPool}
 
     def _new_pool(self, scheme: str, host: str, port: int, request_context: dict[str, Any] | None = None) -> Any:
         pool = super()._new_pool(scheme, host, port, request_context)
         key = (scheme.lower(), host.strip("[]").rstrip(".").lower(), port)
         setattr(pool, "_eid_exempt", key in self._eid_exempt)  # read by _GuardedPoolMixin
+        setattr(pool, "_eid_networks", self._eid_networks)
         return pool
 
 
 class SafeAdapter(HTTPAdapter):
     """A requests adapter whose connections refuse non-public peers.
 
-    Only the dev origins of `policy` are exempt (matched on scheme, host and port). Proxies are
-    refused: through a proxy the peer we could check would be the proxy, not the target.
+    Only the dev origins of `policy` are exempt (matched on scheme, host and port); peers inside
+    its allowed networks pass as public ones do. Proxies are refused: through a proxy the peer
+    we could check would be the proxy, not the target.
     """
 
-    __attrs__ = [*HTTPAdapter.__attrs__, "_eid_exempt"]
+    __attrs__ = [*HTTPAdapter.__attrs__, "_eid_exempt", "_eid_networks"]
 
     def __init__(self, policy: FetchPolicy | None = None, **kwargs: Any) -> None:
         self._eid_exempt = policy._dev_keys if policy is not None else frozenset()
+        self._eid_networks = policy._networks if policy is not None else ()
         kwargs.setdefault("max_retries", 0)  # a retry would be a second, unplanned request
         super().__init__(**kwargs)
 
@@ -216,7 +238,8 @@ class SafeAdapter(HTTPAdapter):
         self._pool_maxsize = maxsize
         self._pool_block = block
         self.poolmanager = _GuardedPoolManager(
-            self._eid_exempt, num_pools=connections, maxsize=maxsize, block=block, **pool_kwargs
+            self._eid_exempt, num_pools=connections, maxsize=maxsize, block=block, networks=self._eid_networks,
+            **pool_kwargs
         )
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
@@ -246,12 +269,14 @@ def make_session(policy: FetchPolicy | None = None) -> requests.Session:
 
 
 def session_for(policy: FetchPolicy) -> requests.Session:
-    """The cached session for `policy` (per thread; sessions keyed by the dev origins only,
-    since that is all the adapter needs - connection pools are reused across fetches)."""
-    cache: dict[frozenset[tuple[str, str, int]], requests.Session] | None = getattr(_local, "sessions", None)
+    """The cached session for `policy` (per thread; sessions keyed by the dev origins and the
+    allowed networks only, since that is all the adapter needs - connection pools are reused
+    across fetches)."""
+    cache: dict[Any, requests.Session] | None = getattr(_local, "sessions", None)
     if cache is None:
         cache = _local.sessions = {}
-    session = cache.get(policy._dev_keys)
+    key = (policy._dev_keys, policy._networks)
+    session = cache.get(key)
     if session is None:
-        session = cache[policy._dev_keys] = make_session(policy)
+        session = cache[key] = make_session(policy)
     return session

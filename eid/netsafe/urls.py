@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import SplitResult, urlsplit
 
-from .addresses import is_public_ip, normalise_host, resolve_public
+from .addresses import in_networks, is_public_ip, normalise_host, resolve_public
 from .deadline import current_deadline
 from .errors import FetchError, UnsafeURL
 from .policy import DEFAULT_PORTS, FetchPolicy
@@ -79,16 +79,18 @@ def check_url(url: str, policy: FetchPolicy, *, path_pattern: re.Pattern[str] | 
 
     effective_port = port if port is not None else DEFAULT_PORTS[scheme]
     is_dev = (scheme, host, effective_port) in policy._dev_keys
+    # Inside the policy's allowed networks, http and any port are allowed too (for a name, only
+    # when every address it resolves to is inside: decided after the look-up below).
+    inside = ip is not None and in_networks(ip, policy._networks)
+    plain = _plain_reason(scheme, effective_port)
     if not is_dev:
-        if scheme != "https":
-            raise UnsafeURL("Only https links are accepted.")
-        if effective_port != 443:
-            raise UnsafeURL("Only links on the standard https port are accepted.")
+        if plain and not inside and (ip is not None or not policy._networks):
+            raise UnsafeURL(plain)
         if policy.allowed_hosts and host not in policy.allowed_hosts:
             raise UnsafeURL(f"That link is not on {_hosts_phrase(policy.allowed_hosts)}.")
-        if ip is not None and not is_public_ip(ip):
+        if ip is not None and not is_public_ip(ip) and not inside:
             raise UnsafeURL("That address is private.")
-        if host == "localhost" or host.endswith(".localhost"):
+        if (host == "localhost" or host.endswith(".localhost")) and not policy._networks:
             raise UnsafeURL("That address is private.")
 
     path = parts.path or "/"
@@ -106,9 +108,22 @@ def check_url(url: str, policy: FetchPolicy, *, path_pattern: re.Pattern[str] | 
         # otherwise bounded by the policy's timeout.
         deadline = current_deadline()
         try:
-            resolve_public(host, effective_port, timeout=policy.timeout if deadline is None else deadline.remaining())
+            all_inside = resolve_public(host, effective_port,
+                                        timeout=policy.timeout if deadline is None else deadline.remaining(),
+                                        allowed_networks=policy._networks)
         except FetchError:
             if deadline is None:  # a check on its own refuses, as for a name that is not found
                 raise UnsafeURL("Looking up that address took too long.") from None
             raise FetchError(f"{redact_url(checked)} took too long to answer.", kind="timeout") from None
+        if plain and not all_inside:
+            raise UnsafeURL(plain)
     return checked
+
+
+def _plain_reason(scheme: str, port: int) -> str:
+    """Why http or another port is refused outside dev origins and allowed networks ("" when it is https on 443)."""
+    if scheme != "https":
+        return "Only https links are accepted."
+    if port != 443:
+        return "Only links on the standard https port are accepted."
+    return ""
