@@ -42,6 +42,10 @@ DEFAULTS: dict[str, Any] = {
     # Per-user limits (eid.throttle): scope -> "N/period"; an empty value turns a scope off.
     "EID_THROTTLE_RATES": {"click": "30/m", "landing": "60/m"},
     "EID_THROTTLE_CACHE": "default",
+    # The API (eid.api.idempotency): how long an Idempotency-Key and its answer are kept, and
+    # after how long a request still marked running is taken to have died.
+    "EID_API_IDEMPOTENCY_TTL_SECONDS": 24 * 3600,
+    "EID_API_IDEMPOTENCY_RUNNING_SECONDS": 600,
 }
 
 

@@ -34,6 +34,9 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "partner_site.library",
     "eid",
+    "eid.api",  # the REST API for pipelines (service tokens, import links; REST_FRAMEWORK below)
+    "drf_spectacular",  # its OpenAPI document (/api/schema/)
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from our static files (/api/docs/)
 ]
 
 MIDDLEWARE = [
@@ -135,12 +138,37 @@ if TASKS_BACKEND.startswith("django_tasks_rq."):
 # database queue takes its period on the command line.
 EID_SWEEP_SECONDS = env.int("EID_SWEEP_SECONDS", default=60)
 
+# The API (/api/v1/): service tokens only (no session or cookie: the pages' logins are Django's
+# own, not DRF's), JSON only, one error shape, per-token throttles. Scopes: api_read (GET),
+# api_write (other methods), or a view's own throttle_scope.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["eid.api.auth.ServiceTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["eid.api.permissions.HasServiceToken", "eid.api.permissions.TokenMayWrite"],
+    "DEFAULT_THROTTLE_CLASSES": ["eid.api.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "api_read": env.str("API_THROTTLE_READ", default="600/min"),
+        "api_write": env.str("API_THROTTLE_WRITE", default="120/min"),
+        "import_links": env.str("API_THROTTLE_IMPORT_LINKS", default="60/min"),
+    },
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "eid.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Edit in Descript: partner API",
+    "DESCRIPTION": (
+        "For a partner's storage pipeline. Every request but this document carries a service token: "
+        "`Authorization: Bearer <token>` (made with `manage.py create_api_token` or in the admin). "
+        "Every error is JSON: `{\"code\": ..., \"detail\": ...}`, plus `errors` (per field) on a 400."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Descript (eid) -------------------------------------------------------------------------
