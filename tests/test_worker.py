@@ -19,7 +19,8 @@ from eid.models import ReturnedExport
 from library_rows import version_of
 from partner_site.library.models import RecordingVersion
 
-from support import ARTIFACTS, ROOT, start_worker, subprocess_env, wait_until
+from support import ARTIFACTS, ROOT, start_worker, stop_process, subprocess_env, wait_until
+from support import redis_url, task_queue  # noqa: F401  (fixtures: each test runs on both queues)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,23 +48,19 @@ def post_form(session, base, path, data=None, **kwargs):
 
 
 @pytest.fixture
-def worker(tmp_path):
+def worker(tmp_path, task_queue):
+    """Start workers of the test's queue: db_worker, or RQ's rqworker (skipped without Redis)."""
     ARTIFACTS.mkdir(exist_ok=True)
     procs = []
 
     def start():
-        proc = start_worker(ARTIFACTS / "worker.log")
+        proc = start_worker(ARTIFACTS / f"worker-{task_queue}.log", queue=task_queue)
         procs.append(proc)
         return proc
 
     yield start
     for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_process(proc)
 
 
 def test_full_round_trip_over_real_http(live_server, sandbox_server, sandbox, make_recording, alice, worker, s3):
