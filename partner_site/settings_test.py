@@ -10,7 +10,11 @@ import os
 
 from demo.ports import free_port
 
-from .settings import *  # noqa: F403
+# The base settings refuse to load without a key when DEBUG is off: the suite brings its own
+# (subprocesses started with this module inherit it through the environment).
+os.environ.setdefault("SECRET_KEY", "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz")
+
+from .settings import *  # noqa: E402, F403
 
 TEST_S3_PORT = int(os.environ.get("TEST_S3_PORT") or free_port())
 TEST_SANDBOX_PORT = int(os.environ.get("TEST_SANDBOX_PORT") or free_port())
@@ -20,7 +24,6 @@ SANDBOX_ORIGIN = f"http://127.0.0.1:{TEST_SANDBOX_PORT}"
 # The demo's app (its seed_demo command) is tested too; the site's own settings never install it.
 INSTALLED_APPS = [*INSTALLED_APPS, "demo"]  # noqa: F405
 
-SECRET_KEY = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
 SESSION_COOKIE_SECURE = False
