@@ -7,6 +7,7 @@ ALLOWED_HOSTS, DATABASE_URL, the Descript token and drive id, and the bucket.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_tasks",
     "django_tasks_db",
+    "axes",  # login throttling and lockout (AXES_* below)
     "partner_site.library",
     "eid",
     "eid.api",  # the REST API for pipelines (service tokens, import links; REST_FRAMEWORK below)
@@ -60,6 +62,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: turns a locked-out login into the lockout page (AXES_LOCKOUT_CALLABLE).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "partner_site.urls"
@@ -105,6 +109,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -222,6 +233,21 @@ EID_EXPORT_GIVE_UP_SECONDS = env.float("EID_EXPORT_GIVE_UP_SECONDS", default=3 *
 EID_EXPORT_HEARTBEAT_SECONDS = env.float("EID_EXPORT_HEARTBEAT_SECONDS", default=5.0)
 EID_EXPORT_STALE_SECONDS = env.float("EID_EXPORT_STALE_SECONDS", default=120.0)
 EID_EXPORT_MAX_MEDIA_BYTES = env.int("EID_EXPORT_MAX_MEDIA_BYTES", default=20 * 1024**3)
+
+# --- Logins ---------------------------------------------------------------------------------
+# django-axes: after AXES_FAILURE_LIMIT failed logins for one username from one address, that
+# pair is locked out for AXES_COOLOFF_MINUTES (a 429 page, partner_site/security.py); a success
+# clears the count. Per pair, so nobody can lock another person out from elsewhere, and one
+# office behind one address is not locked out by one person's typos.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "partner_site.security.locked_out"
+# The client's address: REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies that append to
+# X-Forwarded-For, the address the outermost of them saw (partner_site/security.py).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "partner_site.security.client_ip"
 
 LOGGING = {
     "version": 1,
