@@ -140,6 +140,25 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 
+# HTTPS, under Django's own names. Off by default: a site behind a TLS-terminating proxy that
+# redirects without SECURE_PROXY_SSL_HEADER loops forever, and HSTS cannot be taken back.
+# `check --deploy` warns until production sets them (README: Running it for real).
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Behind a proxy that sets it (and strips it from clients): "X-Forwarded-Proto,https", the header
+# and the value that means the client used https (Django's HTTP_X_FORWARDED_PROTO form works too).
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_ssl_header:
+    if len(_proxy_ssl_header) != 2:
+        raise ImproperlyConfigured(
+            'SECURE_PROXY_SSL_HEADER is "<header>,<value>", for example "X-Forwarded-Proto,https"'
+        )
+    _header = _proxy_ssl_header[0].strip().upper().replace("-", "_")
+    SECURE_PROXY_SSL_HEADER = (_header if _header.startswith("HTTP_") else f"HTTP_{_header}",
+                               _proxy_ssl_header[1].strip())
+
 # The task queue. The default is the database queue (django-tasks-db, `manage.py db_worker`):
 # nothing more to run. TASKS_BACKEND=django_tasks_rq.RQBackend keeps the tasks in Redis
 # (REDIS_URL) for RQ's workers instead: `manage.py rqworker --with-scheduler` (the scheduler moves
@@ -248,6 +267,16 @@ AXES_LOCKOUT_CALLABLE = "partner_site.security.locked_out"
 # X-Forwarded-For, the address the outermost of them saw (partner_site/security.py).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 AXES_CLIENT_IP_CALLABLE = "partner_site.security.client_ip"
+
+# Password reset mails a link: routed only when an SMTP server is configured (partner_site/urls.py).
+EMAIL_HOST = env.str("EMAIL_HOST", default="")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+    EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)
+    DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
 
 LOGGING = {
     "version": 1,

@@ -1,15 +1,23 @@
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import urls as auth_urls
 from django.urls import include, path
 
 from eid.api.docs import ApiDocs, ApiSchema
 from partner_site.library import views as library_views
+
+# Login, logout and password change always; password reset mails a link, so it is routed only
+# when an email server is configured (EMAIL_HOST): without one it would promise a mail never sent.
+_PASSWORD_RESET = {"password_reset", "password_reset_done", "password_reset_confirm", "password_reset_complete"}
+account_urls = [p for p in auth_urls.urlpatterns
+                if settings.EMAIL_HOST or getattr(p, "name", None) not in _PASSWORD_RESET]
 
 urlpatterns = [
     path("", library_views.library, name="library"),
     path("recordings/<int:recording_id>/", library_views.recording_detail, name="recording"),
     path("files/<int:file_id>/download/", library_views.download_file, name="download_file"),
     path("assets/<int:asset_id>/download/", library_views.download_asset, name="download_asset"),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include(account_urls)),
     path("descript/", include("eid.urls")),
     path("api/v1/", include("eid.api.urls")),
     path("api/schema/", ApiSchema.as_view(), name="api-schema"),

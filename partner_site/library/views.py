@@ -10,7 +10,8 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
-from django.views.decorators.cache import never_cache
+from django.views.decorators.cache import cache_control, never_cache
+from django.views.decorators.http import require_safe
 
 from eid import storage
 from eid.models import ReturnedExport
@@ -35,6 +36,13 @@ def _recordings_for(user):
     )
 
 
+# Pages that show a user's library: never kept by a shared cache, nor by the browser's disk
+# cache after logout. Every page here answers GET and HEAD only (405 otherwise).
+_private_page = cache_control(private=True, no_store=True)
+
+
+@require_safe
+@_private_page
 @login_required
 def library(request: SignedInRequest) -> HttpResponse:
     recordings = [(r, download_options(r)) for r in _recordings_for(request.user)]
@@ -42,6 +50,8 @@ def library(request: SignedInRequest) -> HttpResponse:
     return render(request, "library/library.html", {"recordings": recordings, "imports": imports})
 
 
+@require_safe
+@_private_page
 @login_required
 def recording_detail(request: HttpRequest, recording_id: int) -> HttpResponse:
     recording = get_object_or_404(_recordings_for(request.user), pk=recording_id)
@@ -50,6 +60,7 @@ def recording_detail(request: HttpRequest, recording_id: int) -> HttpResponse:
     )
 
 
+@require_safe
 @never_cache
 @login_required
 def download_file(request: HttpRequest, file_id: int) -> HttpResponse:
@@ -58,6 +69,7 @@ def download_file(request: HttpRequest, file_id: int) -> HttpResponse:
     return _redirect_to_object(media.key)
 
 
+@require_safe
 @never_cache
 @login_required
 def download_asset(request: HttpRequest, asset_id: int) -> HttpResponse:
