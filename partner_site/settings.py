@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "axes",  # login throttling and lockout (AXES_* below)
+    "csp",  # Content-Security-Policy (CONTENT_SECURITY_POLICY below)
     "partner_site.library",
     "eid",
     "eid.api",  # the REST API for pipelines (service tokens, import links; REST_FRAMEWORK below)
@@ -56,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's static files under gunicorn too (no separate web server needed).
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -277,6 +279,26 @@ if EMAIL_HOST:
     EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
     EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)
     DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
+
+# --- Content-Security-Policy (django-csp) ---------------------------------------------------
+# No inline script or style anywhere: the pages load site.css and eid.js from /static/.
+# form-action also governs where a form's redirect may go (Chromium blocks a POST answered by a
+# 302 to an origin it does not list): the click's 302 goes to Descript's import link, on
+# web.descript.com (not DESCRIPT_API_BASE's host), or to the sandbox in the demo and the tests.
+CSP_FORM_ACTION_EXTRA = env.list("CSP_FORM_ACTION_EXTRA", default=["https://web.descript.com"])
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'", *CSP_FORM_ACTION_EXTRA, *DESCRIPT_SANDBOX_ORIGINS],
+    },
+}
 
 LOGGING = {
     "version": 1,

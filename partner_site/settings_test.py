@@ -33,6 +33,9 @@ DESCRIPT_API_BASE = f"{SANDBOX_ORIGIN}/v1"
 DESCRIPT_API_TOKEN = "sandbox-token-tests-7Hq2LmZ9"
 DESCRIPT_PARTNER_DRIVE_ID = "9121bf3a-60fe-4a31-ad59-ed32df610cc3"
 DESCRIPT_SANDBOX_ORIGINS = [SANDBOX_ORIGIN]
+# The click's 302 goes to the sandbox's import page: the base settings put DESCRIPT_SANDBOX_ORIGINS
+# from the environment into form-action; this one is set here, so it is added here.
+CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(SANDBOX_ORIGIN)  # noqa: F405
 DESCRIPT_HELP_URL = "https://help.example.test/edit-in-descript"
 DESCRIPT_CLICK_BUDGET_SECONDS = 4.0
 DESCRIPT_READ_TIMEOUT = 2.0
