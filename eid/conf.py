@@ -42,6 +42,16 @@ DEFAULTS: dict[str, Any] = {
     # Per-user limits (eid.throttle): scope -> "N/period"; an empty value turns a scope off.
     "EID_THROTTLE_RATES": {"click": "30/m", "landing": "60/m"},
     "EID_THROTTLE_CACHE": "default",
+    # Webhooks out (eid.webhooks): one attempt's time limit; the waits after each failed attempt
+    # (then given up: about 22.7 hours in all), each +/- the jitter fraction of itself; how long
+    # the previous secret keeps signing after a rotation; how long past due a pending delivery
+    # waits before the sweep nudges it again; private ranges (CIDR) receivers may be on.
+    "EID_WEBHOOK_TIMEOUT": 10.0,
+    "EID_WEBHOOK_RETRY_SCHEDULE": [5, 30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600],
+    "EID_WEBHOOK_RETRY_JITTER": 0.2,
+    "EID_WEBHOOK_SECRET_OVERLAP_SECONDS": 24 * 3600,
+    "EID_WEBHOOK_STALE_SECONDS": 120.0,
+    "EID_WEBHOOK_ALLOWED_NETWORKS": [],
     # The API (eid.api.idempotency): how long an Idempotency-Key and its answer are kept, and
     # after how long a request still marked running is taken to have died.
     "EID_API_IDEMPOTENCY_TTL_SECONDS": 24 * 3600,

@@ -140,6 +140,15 @@ class ContentAdapter(abc.ABC):
         """Where a user sees the item (linked from the import pages). Optional."""
         return ""
 
+    def describe_item(self, ref: str) -> dict[str, Any]:
+        """More about the item `ref` for webhook payloads (eid.webhooks), JSON-serialisable. Optional.
+
+        The demo library answers `{"external_id": ...}`, the storage pipeline's own id, so a
+        pipeline can match a `version.created` event to its record. Keys `ref` and `title` are
+        eid's own and are not overridden.
+        """
+        return {}
+
     def get_content(self, user: Any, ref: str, option: str) -> Content | None:
         """The click's question: this user's option of the item `ref`, or None."""
         item = self.load_item(user, ref)

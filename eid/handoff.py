@@ -15,7 +15,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import storage
+from . import storage, webhooks
 from .client import DescriptClient, DescriptError, ImportLink
 from .conf import eid_settings
 from .content import MAX_REF_LENGTH, Content
@@ -103,6 +103,7 @@ def _fail(handoff: Handoff, kind: str, reason: str, *, message: str = "", retry_
     # One line per failed click, naming its row: operators find the rest in the admin.
     log.warning("handoff %s failed: %s (status=%s code=%s)", handoff.pk, kind, fields.get("upstream_status"),
                 fields.get("upstream_error_code", ""))
+    webhooks.handoff_failed(handoff)  # for endpoints that asked for handoff.failed
     return HandoffFailed(kind, handoff, answer, message or answer.message or reason, retry_after=retry_after)
 
 

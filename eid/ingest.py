@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.db import transaction
 from django.utils import timezone
 
-from . import netsafe, storage
+from . import netsafe, storage, webhooks
 from .client import DescriptClient, DescriptError, PublishedProject
 from .content import ReturnedEdit, ReturnedFile, Source, StoredEdit, get_adapter
 from .conf import eid_settings
@@ -102,6 +102,8 @@ class Lease:
         log.warning("export %s failed: %s %s", self.export.pk, reason, detail)
         self.release(state=State.FAILED, reason=reason[:500], retryable=retryable,
                      finished_at=timezone.now(), next_check_at=None)
+        if self.export.state == State.FAILED:  # released: the row says so (else the lease was lost)
+            webhooks.returned_export_failed(self.export)
         return Step()
 
 
@@ -346,6 +348,9 @@ def _publish_version(lease: Lease, stored: tuple[ReturnedFile, ...], duration: f
             version_number=result.version, lease_token=None, heartbeat_at=now, finished_at=now, upload={},
             reason="", updated_at=now, bytes_copied=sum(f.size for f in stored),
         )
+        # Deliveries are written in this transaction (they exist if and only if the version
+        # does) and sent by the worker after it commits.
+        webhooks.version_created(row, result, stored, duration)
     log.info("export %s: version %s of item %s is ready", row.pk, result.version, result.ref)
 
 

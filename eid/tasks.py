@@ -47,6 +47,9 @@ def sweep_stale() -> int:
         enqueue_advance(export_id)
     if ids:
         log.info("sweep: re-enqueued %d stale import(s)", len(ids))
+    from .webhooks.tasks import requeue_lost
+
+    requeue_lost()  # and webhook deliveries whose nudge was lost (logs its own count)
     return len(ids)
 
 

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "partner_site.library",
     "eid",
     "eid.api",  # the REST API for pipelines (service tokens, import links; REST_FRAMEWORK below)
+    "eid.webhooks",  # webhooks out to storage pipelines (EID_WEBHOOK_* below)
     "drf_spectacular",  # its OpenAPI document (/api/schema/)
     "drf_spectacular_sidecar",  # Swagger UI's files, served from our static files (/api/docs/)
 ]
@@ -254,6 +255,18 @@ EID_EXPORT_GIVE_UP_SECONDS = env.float("EID_EXPORT_GIVE_UP_SECONDS", default=3 *
 EID_EXPORT_HEARTBEAT_SECONDS = env.float("EID_EXPORT_HEARTBEAT_SECONDS", default=5.0)
 EID_EXPORT_STALE_SECONDS = env.float("EID_EXPORT_STALE_SECONDS", default=120.0)
 EID_EXPORT_MAX_MEDIA_BYTES = env.int("EID_EXPORT_MAX_MEDIA_BYTES", default=20 * 1024**3)
+
+# --- Webhooks out (eid.webhooks) ------------------------------------------------------------
+# One attempt's time limit; the waits after each failed attempt (seconds, each +/- the jitter
+# fraction; past the last the delivery is given up); how long a rotated-out secret keeps signing.
+# Receivers must be https on a public address, unless inside EID_WEBHOOK_ALLOWED_NETWORKS
+# (CIDR ranges, e.g. 10.20.0.0/16, for a receiver on your own private network).
+EID_WEBHOOK_TIMEOUT = env.float("EID_WEBHOOK_TIMEOUT", default=10.0)
+EID_WEBHOOK_RETRY_SCHEDULE = env.list(
+    "EID_WEBHOOK_RETRY_SCHEDULE", cast=float, default=[5, 30, 120, 600, 1800, 3600, 10800, 21600, 43200])
+EID_WEBHOOK_RETRY_JITTER = env.float("EID_WEBHOOK_RETRY_JITTER", default=0.2)
+EID_WEBHOOK_SECRET_OVERLAP_SECONDS = env.float("EID_WEBHOOK_SECRET_OVERLAP_SECONDS", default=24 * 3600.0)
+EID_WEBHOOK_ALLOWED_NETWORKS = env.list("EID_WEBHOOK_ALLOWED_NETWORKS", default=[])
 
 # --- Logins ---------------------------------------------------------------------------------
 # django-axes: after AXES_FAILURE_LIMIT failed logins for one username from one address, that

@@ -54,6 +54,13 @@ class LibraryContent(ContentAdapter):
     def item_url(self, ref: str) -> str:
         return reverse("recording", args=[ref]) if ref.isdigit() else ""
 
+    def describe_item(self, ref: str) -> dict[str, Any]:
+        """For webhook payloads: the storage pipeline's own id, when the recording came from it."""
+        if not ref.isdigit():
+            return {}
+        external_id = Recording.objects.filter(pk=int(ref)).values_list("external_id", flat=True).first()
+        return {"external_id": external_id or None}
+
     def store_edit(self, edit: ReturnedEdit) -> StoredEdit:
         """A new version of the source recording, or a new recording (its mix is the edit) with version 1."""
         recording = None

@@ -1,4 +1,5 @@
-"""Re-enqueue returned exports that no worker is moving (a worker died, a nudge was lost)."""
+"""Re-enqueue returned exports that no worker is moving (a worker died, a nudge was lost), and
+webhook deliveries whose nudge was lost (eid.webhooks)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django.core.management.base import BaseCommand
 
 from eid.models import ReturnedExport
 from eid.tasks import enqueue_advance
+from eid.webhooks.tasks import requeue_lost
 
 
 class Command(BaseCommand):
@@ -23,6 +25,9 @@ class Command(BaseCommand):
                 enqueue_advance(export_id)
             if ids or options["verbosity"] > 1:
                 self.stdout.write(f"re-enqueued {len(ids)} stale import(s)")
+            lost = requeue_lost()
+            if lost:
+                self.stdout.write(f"re-enqueued {lost} webhook delivery(ies) whose nudge was lost")
             if not every:
                 return
             time.sleep(every)
