@@ -22,6 +22,11 @@ system-deps:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "could not install chromium: browser tests will be reported as skipped"; }
+	@# Compose's own check of docker-compose.yml (`config` reads the file; no Docker engine needed).
+	@command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || { \
+	  echo "installing Debian's docker-compose (without an engine) to validate docker-compose.yml"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null 2>&1) \
+	  || echo "could not install docker-compose: its config check will be reported as skipped"; }
 
 demo: $(STAMP)
 	$(PY) -m demo.run
