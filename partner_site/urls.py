@@ -19,6 +19,8 @@ urlpatterns = [
     path("assets/<int:asset_id>/download/", library_views.download_asset, name="download_asset"),
     path("accounts/", include(account_urls)),
     path("descript/", include("eid.urls")),
+    # The storage pipelines' recordings API (the library's; eid.api's own endpoints sit beside it).
+    path("api/v1/", include("partner_site.library.api.urls")),
     path("api/v1/", include("eid.api.urls")),
     path("api/schema/", ApiSchema.as_view(), name="api-schema"),
     path("api/docs/", ApiDocs.as_view(url_name="api-schema"), name="api-docs"),
