@@ -17,9 +17,9 @@ class VersionInline(admin.TabularInline):
 
 @admin.register(Recording)
 class RecordingAdmin(admin.ModelAdmin):
-    list_display = ("title", "owner", "source_id", "created_at")
-    search_fields = ("title", "owner__username", "source_id")
-    readonly_fields = ("source_id",)
+    list_display = ("title", "owner", "external_id", "source_id", "created_at", "updated_at")
+    search_fields = ("title", "owner__username", "source_id", "external_id")
+    readonly_fields = ("source_id", "updated_at")
     inlines = [MediaFileInline, VersionInline]
 
 
