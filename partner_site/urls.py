@@ -1,9 +1,10 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import urls as auth_urls
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from eid.api.docs import ApiDocs, ApiSchema
+from eid.api.views import api_not_found
 from partner_site.library import views as library_views
 
 # Login, logout and password change always; password reset mails a link, so it is routed only
@@ -25,6 +26,7 @@ urlpatterns = [
     path("api/schema/", ApiSchema.as_view(), name="api-schema"),
     path("api/docs/", ApiDocs.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
+    re_path(r"^api/", api_not_found),  # last: any other API address is a JSON 404
 ]
 
 handler404 = "partner_site.library.views.not_found"

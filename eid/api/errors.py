@@ -19,7 +19,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -161,3 +161,22 @@ def error_responses(*codes: str | ErrorCode) -> dict[int, OpenApiResponse]:
         responses[status_code] = OpenApiResponse(
             ErrorSerializer, description="Codes: " + ", ".join(f"`{e.code}`" for e in errors), examples=examples)
     return responses
+
+
+_RESPONSE_HEADERS = {
+    401: OpenApiParameter("WWW-Authenticate", str, OpenApiParameter.HEADER, response=[401],
+                          description='Bearer realm="api"'),
+    429: OpenApiParameter("Retry-After", int, OpenApiParameter.HEADER, response=[429, 503],
+                          description="Seconds to wait before trying again (429 always; 503 when Descript is "
+                                      "rate limiting us)."),
+}
+CACHE_CONTROL_NO_STORE = OpenApiParameter(
+    "Cache-Control", str, OpenApiParameter.HEADER, response=[201],
+    description="no-store (with no-cache, max-age=0, private): the answer is never cached.")
+
+
+def error_headers(*statuses: int) -> list[OpenApiParameter]:
+    """The response headers documented with these error statuses (401: WWW-Authenticate; 429/503:
+    Retry-After), for a view's `extend_schema(parameters=...)`."""
+    wanted = {429 if s == 503 else s for s in statuses}
+    return [header for status_code, header in _RESPONSE_HEADERS.items() if status_code in wanted]

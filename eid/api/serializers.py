@@ -22,7 +22,7 @@ class SinceField(serializers.DateTimeField):
         return super().to_internal_value(value)
 
 
-class ImportLinkRequestSerializer(serializers.Serializer):
+class NewImportLinkSerializer(serializers.Serializer):
     recording = serializers.CharField(max_length=MAX_REF_LENGTH,
                                       help_text="The recording's id, as the site's adapter names it (the `ref`).")
     option = serializers.SlugField(max_length=16, help_text='The download option: "mix" or "tracks" here.')

@@ -12,6 +12,7 @@ from typing import Any
 
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from .models import ApiToken
@@ -30,7 +31,9 @@ class TokenRateThrottle(SimpleRateThrottle):
     def allow_request(self, request: Request, view: Any) -> bool:
         self.scope = getattr(view, self.scope_attr, None) or (
             READ_SCOPE if request.method in SAFE_METHODS else WRITE_SCOPE)
-        self.rate = self.THROTTLE_RATES.get(self.scope)
+        # Read at each request (DRF's own THROTTLE_RATES is fixed at import): override_settings works.
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        self.rate = str(rate) if rate else None
         if not self.rate:
             return True
         self.num_requests, self.duration = self.parse_rate(self.rate)

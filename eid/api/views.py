@@ -13,6 +13,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework.exceptions import ValidationError
+from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
@@ -25,13 +27,21 @@ from ..content import get_adapter
 from ..handoff import ANSWERS, HandoffFailed, record_refused_click, send_to_descript
 from ..models import Handoff, ReturnedExport
 from .auth import ServiceTokenAuthentication, token_of
-from .errors import COMMON_CODES, WRITE_CODES, ApiError, ErrorCode, error_responses
+from .errors import (
+    CACHE_CONTROL_NO_STORE,
+    COMMON_CODES,
+    WRITE_CODES,
+    ApiError,
+    ErrorCode,
+    error_headers,
+    error_responses,
+)
 from .models import ApiToken
 from .permissions import HasServiceToken, TokenMayWrite, token_may_act_for
 from .serializers import (
     HandoffQuerySerializer,
     HandoffSerializer,
-    ImportLinkRequestSerializer,
+    NewImportLinkSerializer,
     ImportLinkSerializer,
     ReturnedExportQuerySerializer,
     ReturnedExportSerializer,
@@ -47,6 +57,7 @@ IMPORT_LINK_CODES = tuple(
 )
 NOT_FOUND = ErrorCode("not_found", 404, "No such recording, or no such download option of it, for this user.")
 NOT_YOURS = ErrorCode("permission_denied", 403, "This token acts for one user only, and not this one.")
+BAD_CURSOR = ErrorCode("not_found", 404, "Invalid cursor")
 
 
 class TokenAPIView(APIView):
@@ -66,6 +77,21 @@ class CursorPage(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
     ordering = "id"
+
+    def get_page_size(self, request: Request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+            raise ValidationError({self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]})
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size, default=self.page_size)
+        return parameters
 
 
 class ByLastChange(CursorPage):
@@ -98,11 +124,12 @@ class ImportLinks(TokenAPIView):
             "Failures answer the same kinds the button's page shows, with `Retry-After` when Descript "
             "is rate limiting."
         ),
-        request=ImportLinkRequestSerializer,
+        request=NewImportLinkSerializer,
         responses={
             201: OpenApiResponse(ImportLinkSerializer, description="The link (Cache-Control: no-store)."),
             **error_responses("invalid", *COMMON_CODES, *WRITE_CODES, NOT_YOURS, NOT_FOUND, *IMPORT_LINK_CODES),
         },
+        parameters=[CACHE_CONTROL_NO_STORE, *error_headers(401, 429, 503)],
         examples=[
             OpenApiExample("mixed file", value={"recording": "42", "option": "mix", "user": "alice"},
                            request_only=True),
@@ -112,7 +139,7 @@ class ImportLinks(TokenAPIView):
         tags=["import links"],
     )
     def post(self, request: Request) -> Response:
-        body = ImportLinkRequestSerializer(data=request.data)
+        body = NewImportLinkSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         ref, option, username = body.validated_data["recording"], body.validated_data["option"], \
             body.validated_data["user"]
@@ -124,7 +151,7 @@ class ImportLinks(TokenAPIView):
             raise ApiError(403, NOT_YOURS.code, NOT_YOURS.detail)
         if user is None:
             _refused(token, None, ref, option, f"no active user {username!r} (answered 400)")
-            raise ApiError(400, "invalid", "Some fields are not valid: user.")
+            raise ValidationError({"user": ["No active user with this username."]})
         content = get_adapter().get_content(user, ref, option)
         if content is None or not content.importable:
             record_refused_click(user, ref, option)
@@ -147,7 +174,14 @@ class ScopedList(ListAPIView, TokenAPIView):
     since_field = ""
 
     def get_queryset(self) -> QuerySet[Any]:
-        query = self.query_serializer(data=self.request.query_params)
+        # A plain dict, not the QueryDict: "?state=" is then a blank value refused, not a filter left out.
+        query = self.query_serializer(data=self.request.query_params.dict())
+        # A misspelt filter must not quietly answer everything.
+        known = {*query.fields, "cursor", "page_size"}
+        unknown = sorted(set(self.request.query_params) - known)
+        if unknown:
+            raise ValidationError({name: [f"Unknown query parameter. Known: {', '.join(sorted(known))}."]
+                                   for name in unknown})
         query.is_valid(raise_exception=True)
         rows = self.base_queryset()
         token = token_of(self.request)
@@ -177,8 +211,8 @@ class Handoffs(ScopedList):
         description="Every Handoff row: what was sent, the outcome and Descript's answer. A token with an "
                     "owner sees that user's rows only. Cursor pages: follow `next`; keep the last one to "
                     "resume later without gaps or repeats.",
-        parameters=[HandoffQuerySerializer],
-        responses={200: HandoffSerializer(many=True), **error_responses("invalid", *COMMON_CODES)},
+        parameters=[HandoffQuerySerializer, *error_headers(401, 429)],
+        responses={200: HandoffSerializer(many=True), **error_responses("invalid", BAD_CURSOR, *COMMON_CODES)},
         tags=["handoffs"],
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -201,12 +235,22 @@ class ReturnedExports(ScopedList):
                     "version) or why it failed. Never Descript's media links. A token with an owner sees "
                     "that user's imports only. Ordered by last change: an import that changes comes round "
                     "again after your cursor.",
-        parameters=[ReturnedExportQuerySerializer],
-        responses={200: ReturnedExportSerializer(many=True), **error_responses("invalid", *COMMON_CODES)},
+        parameters=[ReturnedExportQuerySerializer, *error_headers(401, 429)],
+        responses={200: ReturnedExportSerializer(many=True),
+                   **error_responses("invalid", BAD_CURSOR, *COMMON_CODES)},
         tags=["returned exports"],
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
 
-__all__ = ["CursorPage", "Handoffs", "ImportLinks", "ReturnedExports", "TokenAPIView"]
+
+
+@extend_schema(exclude=True)
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+@authentication_classes([])
+@permission_classes([])
+@throttle_classes([])
+def api_not_found(request: Request, *args: Any, **kwargs: Any) -> Response:
+    """Route it last under the API's prefix: an unknown API address answers JSON, not the site's page."""
+    raise ApiError(404, "not_found", "There is no such address in this API. See /api/docs/.")
