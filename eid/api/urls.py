@@ -1,5 +1,6 @@
 """eid's API endpoints; a site includes them under its API prefix (here /api/v1/)."""
 
+from django.apps import apps
 from django.urls import path
 
 from . import views
@@ -10,3 +11,8 @@ urlpatterns = [
     path("handoffs", views.Handoffs.as_view(), name="handoffs"),
     path("returned-exports", views.ReturnedExports.as_view(), name="returned_exports"),
 ]
+
+if apps.is_installed("eid.webhooks"):  # webhooks out: endpoints, delivery logs, replays (eid.webhooks.api)
+    from ..webhooks.urls import urlpatterns as webhook_urlpatterns
+
+    urlpatterns += webhook_urlpatterns
