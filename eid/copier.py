@@ -5,14 +5,17 @@ from a file-like view of the incoming chunks and uploads several at once, so the
 the uploads overlap, and it aborts the multipart upload when anything fails. We bound what it
 may hold in memory (about `concurrency` parts, whatever the size of the media: nothing goes to
 disk), and keep the calling thread free to report progress and to stop the copy when the
-caller says so (a lost lease). A hand-written part uploader measured up to two times slower
-than s3transfer against the same server (see bench/export_copy.py).
+caller says so (a lost lease, a copy too slow or past its deadline: see CopyWatch). A
+hand-written part uploader measured up to two times slower than s3transfer against the same
+server (see bench/export_copy.py).
 """
 
 from __future__ import annotations
 
 import io
 import threading
+import time
+from collections import deque
 from enum import StrEnum
 from typing import Callable, Iterable, Iterator
 
@@ -41,6 +44,77 @@ class CopyAborted(EidError):
 
     def __init__(self, reason: str) -> None:
         super().__init__("lease_lost", reason)
+
+
+class CopyStopped(EidError):
+    """The copy was stopped on purpose: too slow, past its deadline, or the worker is stopping."""
+
+    class Kind(StrEnum):
+        TOO_SLOW = "too_slow"
+        DEADLINE = "deadline"
+        SHUTDOWN = "shutdown"
+
+    def __init__(self, kind: str, reason: str, *, limit_seconds: float | None = None) -> None:
+        super().__init__(kind, reason)
+        self.limit_seconds = limit_seconds  # the deadline that was passed (kind "deadline")
+
+
+class CopyWatch:
+    """Stops a copy whose download is too slow, past its deadline, or whose worker is stopping.
+
+    `chunks()` counts what the download yields (on whichever thread reads it); `check()`, called
+    often on the copying thread (stream_to_s3's on_progress runs every PROGRESS_SECONDS, bytes
+    or not, so a link that sends nothing at all is caught too), raises CopyStopped when:
+    - `stop` is set (the worker is shutting down);
+    - more than `deadline` seconds have passed since the watch was made;
+    - at least `window` seconds in, fewer than `min_bytes_per_second` were read on average over
+      the last `window` seconds (0 turns this off).
+    Neither limit applies once the download has ended: the upload's tail may take a moment with
+    nothing left to read.
+    """
+
+    def __init__(self, *, min_bytes_per_second: float, window: float, deadline: float | None = None,
+                 stop: threading.Event | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.min_rate = min_bytes_per_second
+        self.window = window
+        self.deadline = deadline
+        self.stop = stop
+        self.clock = clock
+        self.started = clock()
+        self.count = 0
+        self.finished = False
+        self._samples: deque[tuple[float, int]] = deque([(self.started, 0)])
+
+    def chunks(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            self.count += len(chunk)
+            yield chunk
+        self.finished = True
+
+    def rate(self) -> float | None:
+        """Average bytes per second over the last `window` seconds (None before a window has passed)."""
+        now = self.clock()
+        count = self.count
+        self._samples.append((now, count))
+        # Keep one sample at or before the window's start, and everything after it.
+        while len(self._samples) > 1 and self._samples[1][0] <= now - self.window:
+            self._samples.popleft()
+        since, then = self._samples[0]
+        if now - self.started < self.window or now <= since:
+            return None
+        return (count - then) / (now - since)
+
+    def check(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise CopyStopped("shutdown", "The worker is stopping.")
+        if self.finished:
+            return  # all read: what is left is the upload's tail
+        if self.deadline is not None and self.clock() - self.started > self.deadline:
+            raise CopyStopped("deadline", f"The copy took longer than {self.deadline:.0f} seconds.",
+                              limit_seconds=self.deadline)
+        rate = self.rate()
+        if self.min_rate > 0 and rate is not None and rate < self.min_rate:
+            raise CopyStopped("too_slow", f"The download ran at {rate:.0f} bytes/s over {self.window:g} s.")
 
 
 def part_size_for(max_bytes: int | None) -> int:
@@ -96,14 +170,18 @@ def stream_to_s3(
     part_size: int = PART_SIZE,
     concurrency: int = CONCURRENCY,
     on_progress: Callable[[int], None] | None = None,
+    interrupt: Callable[[], None] | None = None,
 ) -> int:
     """Upload everything `chunks` yields to `key`; returns the byte count.
 
     `chunks` is read on s3transfer's threads; an exception it raises (a size limit, a broken
     download) fails the copy and is raised here. `on_progress(bytes_read)` is called on the
     calling thread about every PROGRESS_SECONDS, and may raise (e.g. CopyAborted when the lease
-    was lost) to stop the copy. Whatever stops it, the multipart upload is aborted, leaving no
-    orphan parts.
+    was lost, CopyStopped from a CopyWatch) to stop the copy. Whatever stops it, the multipart
+    upload is aborted, leaving no orphan parts. `interrupt()`, when given, is called as the copy
+    stops, to unblock a download that waits on the network (a read of a link that drips or sends
+    nothing would otherwise hold s3transfer's reading thread, and so this call, until the read
+    timed out): e.g. shut its socket down.
     """
     if part_size < MIN_PART_SIZE:
         raise ValueError("S3 parts are at least 5 MiB")
@@ -129,6 +207,11 @@ def stream_to_s3(
         except BaseException as exc:
             # Cancelling makes s3transfer abort the multipart upload once its tasks stop.
             reader.stopped.set()
+            if interrupt is not None:
+                try:
+                    interrupt()
+                except Exception:  # noqa: BLE001 - stopping goes on regardless
+                    pass
             future.cancel()
             try:
                 future.result()

@@ -103,3 +103,98 @@ def test_part_size_grows_only_when_ten_thousand_parts_would_not_hold_the_limit()
     assert part_size_for(100 * 1024**3) == -(-100 * 1024**3 // 10_000)
     with pytest.raises(ValueError):
         stream_to_s3(iter([b"x"]), "copier/x", "text/plain", part_size=MiB)
+
+
+# --- stopping a slow copy (CopyWatch) -------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_watch_stops_a_copy_below_the_minimum_rate_only_after_a_full_window():
+    from eid.copier import CopyStopped, CopyWatch
+
+    clock = Clock()
+    watch = CopyWatch(min_bytes_per_second=1000, window=10, clock=clock)
+    list(watch.chunks([b"x" * 50]))  # 50 bytes, then nothing: far too slow...
+    watch.finished = False
+    for _ in range(99):
+        clock.now += 0.1
+        watch.check()  # ...but not judged before a whole window has passed
+    clock.now += 0.2
+    with pytest.raises(CopyStopped) as stopped:
+        watch.check()
+    assert stopped.value.kind == "too_slow"
+
+
+def test_the_watch_judges_the_last_window_not_the_whole_copy():
+    from eid.copier import CopyStopped, CopyWatch
+
+    clock = Clock()
+    watch = CopyWatch(min_bytes_per_second=1000, window=10, clock=clock)
+    feed = watch.chunks(iter(lambda: b"x" * 200, None))
+    for _ in range(300):  # 30 s at 2000 bytes/s: fine
+        clock.now += 0.1
+        next(feed)
+        watch.check()
+    for _ in range(50):  # then 5 s with nothing: the last 10 s still averaged 1000 bytes/s
+        clock.now += 0.1
+        watch.check()
+    with pytest.raises(CopyStopped):
+        for _ in range(20):
+            clock.now += 0.1
+            watch.check()
+
+
+def test_the_watch_has_a_deadline_a_stop_and_lets_a_finished_download_be():
+    import threading
+
+    from eid.copier import CopyStopped, CopyWatch
+
+    clock = Clock()
+    watch = CopyWatch(min_bytes_per_second=0, window=10, deadline=60, clock=clock)
+    clock.now += 59
+    watch.check()  # no minimum rate: only the deadline
+    clock.now += 2
+    with pytest.raises(CopyStopped) as stopped:
+        watch.check()
+    assert stopped.value.kind == "deadline" and stopped.value.limit_seconds == 60
+
+    stop = threading.Event()
+    watch = CopyWatch(min_bytes_per_second=1000, window=10, deadline=5, stop=stop, clock=clock)
+    list(watch.chunks([b"done"]))
+    clock.now += 100
+    watch.check()  # all read: neither the rate nor the deadline applies to the upload's tail
+    stop.set()
+    with pytest.raises(CopyStopped) as stopped:
+        watch.check()
+    assert stopped.value.kind == "shutdown"
+
+
+def test_a_stopped_copy_interrupts_a_download_that_waits_on_the_network(s3):
+    """A read that would block for long (a silent link) ends when the copy stops, via `interrupt`."""
+    import threading
+    import time
+
+    from eid.copier import CopyStopped
+
+    cut = threading.Event()
+
+    def silent_link():
+        yield b"x" * 1000
+        if cut.wait(60):  # a read blocked on the socket, until the socket is shut down
+            raise OSError("connection shut down")
+
+    def progress(total: int) -> None:
+        raise CopyStopped("too_slow", "nothing arrives")
+
+    started = time.monotonic()
+    with pytest.raises(CopyStopped):
+        stream_to_s3(silent_link(), "copier/silent.bin", "audio/mp4", on_progress=progress, interrupt=cut.set)
+    assert time.monotonic() - started < 10
+    assert uploads_in_flight(s3) == []
