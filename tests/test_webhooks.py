@@ -216,7 +216,7 @@ def test_500_then_429_with_retry_after_are_retried_on_the_schedule(endpoint, rec
     row = WebhookDelivery.objects.get(pk=delivery_id)
     assert (row.state, row.attempts, row.last_status) == ("pending", 1, 500)
     assert seconds(row.last_attempt_at, row.next_attempt_at) == pytest.approx(1, abs=0.05)  # step 1: 1 s
-    assert deliver(delivery_id) is None  # not due yet: nothing is sent
+    assert deliver(delivery_id) == row.next_attempt_at  # not due yet: nothing is sent, the nudge comes back then
     assert len(receiver.received) == 1
 
     due_now(delivery_id)
@@ -392,3 +392,17 @@ def test_the_sweep_nudges_deliveries_whose_nudge_was_lost(endpoint):
     assert WebhookDelivery.objects.get(pk=lost).next_attempt_at > long_ago
     assert requeue_lost() == 0  # nudged once, not at every sweep
     assert WebhookDelivery.objects.get(pk=recent).state == "pending"
+
+
+def test_a_nudge_long_before_its_time_is_dropped_and_the_sweep_command_nudges_lost_ones(endpoint):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    [delivery_id] = a_version_event()
+    WebhookDelivery.objects.filter(pk=delivery_id).update(next_attempt_at=timezone.now() + timedelta(hours=1))
+    assert deliver(delivery_id) is None  # stale: whoever moved the row an hour on nudged it for then
+    WebhookDelivery.objects.filter(pk=delivery_id).update(next_attempt_at=timezone.now() - timedelta(hours=1))
+    out = StringIO()
+    call_command("eid_sweep", stdout=out)
+    assert "re-enqueued 1 webhook delivery(ies)" in out.getvalue()

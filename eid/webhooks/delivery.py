@@ -47,6 +47,9 @@ RETRIED_STATUSES = frozenset({408, 429})
 MAX_ANSWER_BYTES = 64 * 1024  # of the receiver's answer we read (and drop) at most this much
 # Extra time a claim lasts beyond the attempt's own timeout, before the sweep may take it back.
 CLAIM_MARGIN_SECONDS = 30.0
+# A nudge this early is the queue's rounding (RQ's scheduler keeps whole seconds): it is put back
+# for the row's time. One earlier than that is stale: whoever moved the row later nudged it too.
+EARLY_NUDGE_SECONDS = 5.0
 _NAME_NOT_FOUND = "That address cannot be found."  # netsafe's words for a name that does not resolve
 
 
@@ -205,11 +208,12 @@ def _claim(delivery_id: int, now: datetime) -> WebhookDelivery | None:
 
 
 def deliver(delivery_id: int) -> datetime | None:
-    """One attempt at one delivery, if it is due. Returns when to nudge it again (a retry), or None."""
+    """One attempt at one delivery, if it is due. Returns when to nudge it again (a retry, or a nudge
+    that came a moment early), or None."""
     now = timezone.now()
     delivery = _claim(delivery_id, now)
     if delivery is None:
-        return None
+        return _early(delivery_id, now)
     endpoint = delivery.endpoint
     if not endpoint.enabled:
         _record(delivery, State.FAILED, Answer(None, 0, f"The endpoint is disabled: {endpoint.disabled_reason or 'by an operator'}."),
@@ -241,6 +245,15 @@ def deliver(delivery_id: int) -> datetime | None:
     log.warning("webhook delivery %s failed: %s", delivery.pk, answer.error)
     _record(delivery, State.FAILED, answer, now)
     return None
+
+
+def _early(delivery_id: int, now: datetime) -> datetime | None:
+    """A nudge that came a little before its row's time: when to come back (else None)."""
+    due = WebhookDelivery.objects.filter(
+        Q(locked_until__isnull=True) | Q(locked_until__lt=now), pk=delivery_id, state=State.PENDING,
+        next_attempt_at__gt=now, next_attempt_at__lte=now + timedelta(seconds=EARLY_NUDGE_SECONDS),
+    ).values_list("next_attempt_at", flat=True).first()
+    return due
 
 
 def _record(delivery: WebhookDelivery, state: str, answer: Answer, now: datetime, *,
