@@ -90,16 +90,20 @@ def test_a_recheck_while_descript_renders_comes_back_through_rqs_scheduler(
     """run_after on Redis: the job waits in RQ's scheduled registry until the worker's scheduler
     moves it onto the queue. No sweep runs here, so only those delayed jobs can finish the import."""
     import redis
-    from rq import Queue
+    from rq import Queue, Worker
     from rq.registry import FinishedJobRegistry, ScheduledJobRegistry
 
     recording = make_recording(alice, "Slow render", mix=("alice/slow.wav", b"RIFF....WAVE", "audio/wav"))
-    share = sandbox.create_share(partner=settings.DESCRIPT_PARTNER_DRIVE_ID, source=str(recording.source_id),
-                                 media_bytes=256 * 1024, seed="render", render_seconds=3.0)
     use_redis_queue(settings, monkeypatch, redis_url)
-    queue = Queue("default", connection=redis.Redis.from_url(redis_url))
+    connection = redis.Redis.from_url(redis_url)
+    queue = Queue("default", connection=connection)
     worker = start_worker(ARTIFACTS / "worker-redis.log", queue="redis")
     try:
+        # Published once the worker listens (it starts slowly on a busy machine), so that its first
+        # check surely finds Descript still rendering.
+        wait_until(lambda: Worker.all(connection=connection), timeout=30, message="the worker to start")
+        share = sandbox.create_share(partner=settings.DESCRIPT_PARTNER_DRIVE_ID, source=str(recording.source_id),
+                                     media_bytes=256 * 1024, seed="render", render_seconds=3.0)
         client.force_login(alice)
         client.post("/descript/import/new", {"url": share["share_url"], "title": "Slow cut"})
         export = ReturnedExport.objects.get()
