@@ -490,3 +490,31 @@ def test_writes_are_throttled_per_token_with_retry_after(api, alice, monkeypatch
     assert limited.json()["code"] == "throttled" and int(limited.headers["Retry-After"]) >= 1
     assert other.put("ep12", body()).status_code == 200  # another token has its own budget
     assert pipeline.get("recordings/ep12").status_code == 200  # reads have their own scope
+
+
+# --- concurrency -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_new_recording_put_at_once_is_made_once(live_server, django_user_model):
+    """Eight pipelines' retries racing: one insert wins, the others see it (on PostgreSQL the
+    losers' unique-constraint error reruns their chunk), nobody gets a 500."""
+    import concurrent.futures
+
+    import requests
+
+    django_user_model.objects.create_user("alice")
+    _token, key = ApiToken.issue("pipeline")
+    url = f"{live_server.url}/api/v1/recordings/race"
+    sent = json.dumps(body())
+
+    def put(_):
+        answer = requests.put(url, data=sent, timeout=30,
+                              headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        return answer.status_code, answer.json().get("result")
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = sorted(pool.map(put, range(8)))
+    assert answers == [(200, "unchanged")] * 7 + [(201, "created")], answers
+    assert Recording.objects.filter(external_id="race").count() == 1
+    assert MediaFile.objects.count() == 3
