@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(PY) -m bench.click_overhead
 	$(PY) -m bench.export_copy
 	$(PY) -m bench.bulk_register
+	$(PY) -m bench.webhooks
 
 # The demo's state: its SQLite database (the embedded S3 keeps nothing on disk). `make demo`
 # removes it by itself at every start, so that a run never lists media the S3 has forgotten.
