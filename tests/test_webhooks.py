@@ -406,3 +406,15 @@ def test_a_nudge_long_before_its_time_is_dropped_and_the_sweep_command_nudges_lo
     out = StringIO()
     call_command("eid_sweep", stdout=out)
     assert "re-enqueued 1 webhook delivery(ies)" in out.getvalue()
+
+
+def test_system_checks_name_bad_webhook_settings(settings):
+    from eid.webhooks.checks import webhook_settings
+
+    settings.EID_WEBHOOK_ALLOWED_NETWORKS = ["10.0.0.0/8", "not-a-range", "0.0.0.0/0"]
+    settings.EID_WEBHOOK_RETRY_SCHEDULE = []
+    ids = {problem.id for problem in webhook_settings(None)}
+    assert ids == {"eid_webhooks.E001", "eid_webhooks.W001", "eid_webhooks.E002"}
+    settings.EID_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    settings.EID_WEBHOOK_RETRY_SCHEDULE = [5, 30]
+    assert webhook_settings(None) == []
