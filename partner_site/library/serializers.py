@@ -31,7 +31,7 @@ class FileIn(serializers.Serializer):
         help_text="The object's key in the site's bucket: relative (no leading “/”), no “..” segment, "
                   "not a URL. Its extension (or content_type) must be one Descript imports: "
                   ".wav .flac .aac .m4a .mp3 .mp4 .mov.")
-    name = serializers.CharField(max_length=v.MAX_NAME, required=False, allow_blank=True,
+    name = serializers.CharField(max_length=v.MAX_NAME, required=False, allow_blank=True, allow_null=True,
                                  help_text="Shown to the user; defaults to the key's file name.")
     content_type = serializers.CharField(max_length=v.MAX_CONTENT_TYPE, required=False, allow_null=True,
                                          help_text="The object's Content-Type, when known (e.g. audio/wav).")
@@ -41,7 +41,8 @@ class FileIn(serializers.Serializer):
 
 class TrackIn(FileIn):
     offset = serializers.FloatField(min_value=0, max_value=v.MAX_OFFSET_SECONDS, required=False, default=0,
-                                    help_text="Seconds into the timeline where this track starts.")
+                                    allow_null=True, help_text="Seconds into the timeline where this track starts "
+                                                               "(0 when left out or null).")
 
 
 class RecordingIn(serializers.Serializer):
@@ -51,23 +52,24 @@ class RecordingIn(serializers.Serializer):
                   "Naming another user than the token's own is 403 `owner_not_allowed`.")
     title = serializers.CharField(max_length=v.MAX_TITLE)
     mix = FileIn(required=False, allow_null=True, help_text="The mixed file.")
-    tracks = serializers.ListField(child=TrackIn(), max_length=v.MAX_TRACKS, required=False,
+    tracks = serializers.ListField(child=TrackIn(), max_length=v.MAX_TRACKS, required=False, allow_null=True,
                                    help_text=f"The separate tracks, in order (at most {v.MAX_TRACKS}). "
                                              "Give mix, tracks, or both.")
 
 
 class RecordingPut(RecordingIn):
-    external_id = serializers.CharField(required=False, help_text="Optional; if given, the id in the URL.")
-
-
-class BulkItemIn(RecordingIn):
-    external_id = serializers.RegexField(v.EXTERNAL_ID_PATTERN, max_length=v.MAX_EXTERNAL_ID,
-                                         help_text="The pipeline's own id for this recording.")
+    external_id = serializers.CharField(required=False, allow_null=True,
+                                        help_text="Optional; if given, the id in the URL.")
 
 
 class BulkIn(serializers.Serializer):
-    recordings = serializers.ListField(child=BulkItemIn(), max_length=1000,
-                                       help_text="At most 1 000 recordings; each is saved or refused on its own.")
+    # Items are documented in words, not as a schema: each is checked on its own and a bad one is
+    # that item's error in a 200 answer, never the whole request's 400.
+    recordings = serializers.ListField(
+        child=serializers.JSONField(), max_length=1000,
+        help_text="At most 1 000 recordings. Each is a RecordingPutRequest (owner, title, mix, tracks) "
+                  f"with its `external_id` (pattern {v.EXTERNAL_ID_PATTERN}). Each is checked, and saved or "
+                  "refused, on its own: a bad one is reported in its result, the others are saved.")
 
 
 # --- Responses -------------------------------------------------------------------------------
