@@ -38,9 +38,15 @@ test: $(STAMP) system-deps
 test-postgres: $(STAMP) system-deps
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(PY) -m pytest
 
+# bench.click_load drives the site with Debian's wrk (installed here when missing, as root).
 bench: $(STAMP)
-	$(PY) -m bench.click_overhead
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "installing Debian's wrk, the load generator of bench.click_load"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) \
+	  || echo "could not install wrk: bench.click_load will say so and stop"; }
+	$(PY) -m bench.click_load
 	$(PY) -m bench.export_copy
+	$(PY) -m bench.import_fairness
 	$(PY) -m bench.bulk_register
 	$(PY) -m bench.webhooks
 

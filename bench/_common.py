@@ -20,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from demo.ports import free_port  # the one implementation (click_overhead and export_copy import it from here)
+from demo.ports import free_port  # the one implementation (click_load and export_copy import it from here)
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -133,8 +133,9 @@ def sigterm_as_interrupt() -> None:
 
 
 def start_s3(stack: Stack, env: dict[str, str]) -> str:
+    """moto's S3 server as the demo runs it (demo/s3.py: without moto's per-request log line)."""
     port = free_port()
-    stack.start("moto", [PY, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env)
+    stack.start("moto", [PY, "-m", "demo.s3", "--host", "127.0.0.1", "--port", str(port)], env)
     url = f"http://127.0.0.1:{port}"
     stack.wait_http(f"{url}/moto-api/", "moto")
     return url
@@ -153,16 +154,20 @@ def start_sandbox(stack: Stack, env: dict[str, str], partner_import_url: str) ->
     return url
 
 
-def site_env(db_path: Path, sandbox_url: str, s3_url: str) -> dict[str, str]:
-    """The settings' environment variables, as demo/run.py:demo_env() sets them, for a bench run."""
+def site_env(db_path: Path | None, sandbox_url: str, s3_url: str, *, database_url: str = "",
+             settings: str = "demo.settings") -> dict[str, str]:
+    """The settings' environment variables, as demo/run.py:demo_env() sets them, for a bench run.
+
+    The database is the SQLite file `db_path`, or `database_url` when given (PostgreSQL).
+    """
     env = dict(os.environ)
     env.update({
-        "DJANGO_SETTINGS_MODULE": "demo.settings",  # the site's settings + seed_demo, as in the demo
+        "DJANGO_SETTINGS_MODULE": settings,  # demo.settings: the site's settings + seed_demo, as in the demo
         "DEBUG": "false",
         "SECRET_KEY": "bench-" + uuid.uuid4().hex + uuid.uuid4().hex,
         "SESSION_COOKIE_SECURE": "false",
         "CSRF_COOKIE_SECURE": "false",
-        "DATABASE_URL": f"sqlite:///{db_path}",
+        "DATABASE_URL": database_url or f"sqlite:///{db_path}",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DESCRIPT_API_BASE": f"{sandbox_url}/v1",
         "DESCRIPT_API_TOKEN": SANDBOX_TOKEN,
@@ -178,3 +183,121 @@ def site_env(db_path: Path, sandbox_url: str, s3_url: str) -> dict[str, str]:
     })
     env.pop("TASKS_BACKEND", None)  # the settings' default (database queue; nothing runs it here)
     return env
+
+
+# --- PostgreSQL --------------------------------------------------------------------------------
+
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+
+
+def postgres_reachable() -> bool:
+    """A PostgreSQL answering on 127.0.0.1:5432 (pg_isready), with psql to create a database."""
+    if not (shutil.which("pg_isready") and shutil.which("psql")):
+        return False
+    try:
+        done = subprocess.run(["pg_isready", "-q", "-h", PG_HOST, "-p", str(PG_PORT)], timeout=10,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+class ScratchDatabase:
+    """A database made for one run on the local PostgreSQL (trust auth), dropped by `drop()`."""
+
+    def __init__(self, prefix: str = "eid_bench") -> None:
+        self.name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        self._psql(f'CREATE DATABASE "{self.name}"')
+        self._dropped = False
+
+    @property
+    def url(self) -> str:
+        return f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{self.name}"
+
+    @staticmethod
+    def _psql(sql: str) -> None:
+        done = subprocess.run(["psql", "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER, "-d", "postgres",
+                               "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"psql {sql!r} failed: {done.stdout.decode(errors='replace')[-500:]}")
+
+    def drop(self) -> None:
+        if not self._dropped:
+            self._dropped = True
+            self._psql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+# --- wrk ---------------------------------------------------------------------------------------
+
+
+def ensure_wrk() -> str:
+    """Path of Debian's `wrk`, installing it with apt-get when missing (root only); RuntimeError if it cannot."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        print("installing Debian's wrk (the load generator) with apt-get", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for args in (["apt-get", "install", "-y", "-qq", "wrk"], ["apt-get", "update", "-qq"],
+                     ["apt-get", "install", "-y", "-qq", "wrk"]):
+            subprocess.run(args, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=600)
+            found = shutil.which("wrk")
+            if found:
+                return found
+    raise RuntimeError("the load generator `wrk` is missing and could not be installed: "
+                       "run `apt-get install -y wrk` (Debian's package) as root, then run the benchmark again")
+
+
+# --- CPU accounting (Linux /proc) ---------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2:].split()  # after "pid (comm) "; field 3 (state) is index 0
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (all its threads); 0 when it is gone."""
+    fields = _stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / _TICK if fields else 0.0
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (children, grandchildren...)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat_fields(int(entry))
+            if fields:
+                parents.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def processes_named(name: str) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if Path(f"/proc/{entry}/comm").read_text().strip() == name:
+                    pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores) since boot: /proc/stat less idle and iowait."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / _TICK
