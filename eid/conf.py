@@ -39,6 +39,19 @@ DEFAULTS: dict[str, Any] = {
     "EID_EXPORT_HEARTBEAT_SECONDS": 5.0,
     "EID_EXPORT_STALE_SECONDS": 120.0,
     "EID_EXPORT_MAX_MEDIA_BYTES": 20 * 1024**3,
+    # Imports in a worker (eid.copyslots, eid.ingest): copies at once per worker process (0:
+    # in the task itself), how soon an import that found every slot busy is tried again, and
+    # how long a stopping worker waits for its copies to let go of their imports.
+    "EID_WORKER_COPY_SLOTS": 4,
+    "EID_WORKER_BUSY_RETRY_SECONDS": 5.0,
+    "EID_WORKER_STOP_GRACE_SECONDS": 5.0,
+    # A media copy slower than this on average over the window, or slower overall than the
+    # deadline (base + size / minimum rate) allows, is stopped and tried again after
+    # EID_EXPORT_SLOW_RETRY_SECONDS, doubled each time (0 as the rate: never stopped).
+    "EID_EXPORT_MIN_BYTES_PER_SECOND": 64 * 1024,
+    "EID_EXPORT_RATE_WINDOW_SECONDS": 30.0,
+    "EID_EXPORT_DEADLINE_BASE_SECONDS": 120.0,
+    "EID_EXPORT_SLOW_RETRY_SECONDS": 300.0,
     # Per-user limits (eid.throttle): scope -> "N/period"; an empty value turns a scope off.
     "EID_THROTTLE_RATES": {"click": "30/m", "landing": "60/m"},
     "EID_THROTTLE_CACHE": "default",

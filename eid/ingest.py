@@ -5,16 +5,24 @@ same export at once), records a heartbeat while it works, and gives the lease ba
 stops. A worker that dies leaves a stale heartbeat; the sweep (`manage.py eid_sweep`) then
 enqueues the row again and the next run starts the copy afresh: object keys are deterministic
 and the version is created in the transaction that marks the row done, so it happens once.
+
+In a worker, the copy runs on one of the process's copy slots (eid.copyslots) rather than in
+the task, so one slow link never holds the worker. A watch on every media copy (CopyWatch)
+stops a download slower than EID_EXPORT_MIN_BYTES_PER_SECOND over a window, or past a deadline
+scaled to its size; the import is released and tried again later, and fails (retryable) after
+MAX_COPY_ATTEMPTS.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.db import transaction
@@ -24,9 +32,12 @@ from . import netsafe, storage, webhooks
 from .client import DescriptClient, DescriptError, PublishedProject
 from .content import ReturnedEdit, ReturnedFile, Source, StoredEdit, get_adapter
 from .conf import eid_settings
-from .copier import CopyAborted, part_size_for, stream_to_s3
+from .copier import CopyAborted, CopyStopped, CopyWatch, part_size_for, stream_to_s3
 from .models import ReturnedExport
 from .returns import media_policy
+
+if TYPE_CHECKING:
+    from .copyslots import CopySlots
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +53,9 @@ PART_FORMATS = {
 }
 SMALL_PARTS = ("subtitles", "transcript")
 SMALL_PART_MAX = 20 * 1024 * 1024
+# Media is read in pieces this big: the copy watch counts bytes as pieces arrive, so a smaller
+# piece measures a slow link's rate more finely (a read waits for its whole piece).
+READ_CHUNK = 64 * 1024
 
 
 @dataclass
@@ -110,23 +124,95 @@ class Lease:
 # --- the steps --------------------------------------------------------------------------------
 
 
-def advance(export_id: Any) -> Step:
+def advance(export_id: Any, *, slots: CopySlots | None = None) -> Step:
+    """Move the import on by one step.
+
+    Without `slots` a copy runs here, in the caller's thread. With them (a worker process's copy
+    slots) the copy runs on a free slot's thread and this returns at once; when no slot is free
+    the import waits on the queue (run again in EID_WORKER_BUSY_RETRY_SECONDS), not in the worker.
+    """
+    if slots is not None and not slots.has_room():
+        waiting = _no_slot_for(export_id)
+        if waiting is not None:
+            return waiting
     lease = Lease.take(export_id)
     if lease is None:
         return Step()
-    try:
+
+    def step() -> Step:
         if lease.export.state == State.WAITING:
-            return _wait_for_render(lease)
+            return _wait_for_render(lease, slots)
         if lease.export.state == State.COPYING:
-            return _copy(lease)
+            return _start_copy(lease, slots)
         lease.release()
         return Step()
+
+    return _guarded(lease, step)
+
+
+def _guarded(lease: Lease, step: Callable[[], Step]) -> Step:
+    try:
+        return step()
     except CopyAborted:
         return Step()
     except Exception as exc:  # noqa: BLE001 - a bug must still leave a row an operator can read
         log.exception("export %s: unexpected error", lease.export.pk)
         return lease.fail("Something went wrong while bringing the edit back. Please try again.",
                           retryable=True, detail=type(exc).__name__)
+
+
+def _busy_retry_at() -> datetime:
+    return timezone.now() + timedelta(seconds=eid_settings.EID_WORKER_BUSY_RETRY_SECONDS)
+
+
+def _no_slot_for(export_id: Any) -> Step | None:
+    """Every slot is busy: a copying import waits on the queue, without a lease taken or an attempt counted."""
+    row = ReturnedExport.objects.filter(pk=export_id).values("state", "lease_token", "heartbeat_at").first()
+    if row is None or row["state"] != State.COPYING:
+        return None  # a render check needs no slot (and one that finds the media ready waits below)
+    stale = timezone.now() - timedelta(seconds=eid_settings.EID_EXPORT_STALE_SECONDS)
+    if row["lease_token"] and row["heartbeat_at"] and row["heartbeat_at"] > stale:
+        return Step()  # someone is copying it now: this nudge is not needed
+    return Step(run_again_at=_busy_retry_at())
+
+
+def waiting_for_a_slot(limit: int = 1) -> list[Any]:
+    """Imports released for want of a copy slot, longest waiting first.
+
+    That is copying imports nobody holds, due within EID_WORKER_BUSY_RETRY_SECONDS (one whose
+    retry after a failed attempt is due as soon is taken a little early: no harm).
+    """
+    soon = timezone.now() + timedelta(seconds=eid_settings.EID_WORKER_BUSY_RETRY_SECONDS)
+    rows = ReturnedExport.objects.filter(state=State.COPYING, lease_token__isnull=True, next_check_at__lte=soon)
+    return list(rows.order_by("next_check_at").values_list("pk", flat=True)[:limit])
+
+
+def _start_copy(lease: Lease, slots: CopySlots | None, **fields: Any) -> Step:
+    """Copy here (no slots) or on a free slot's thread; with none free, release and wait on the queue.
+
+    `fields` (the move from waiting to copying) are written in every case: on the slot's thread
+    first thing, so that a copying row with a live lease always has its slot.
+    """
+    if slots is None:
+        if fields:
+            lease.update(**fields)
+        return _copy(lease)
+
+    def job(stop: threading.Event) -> datetime | None:
+        def run() -> Step:
+            if fields:
+                lease.update(**fields)
+            return _copy(lease, stop)
+
+        return _guarded(lease, run).run_again_at
+
+    if slots.try_start(lease.export.pk, job):
+        return Step()
+    again = _busy_retry_at()
+    # Not an attempt: nothing was tried.
+    attempts = 0 if fields else max(0, lease.export.attempts - 1)
+    lease.release(**{**fields, "attempts": attempts, "next_check_at": again})
+    return Step(run_again_at=again)
 
 
 def _published_metadata(export: ReturnedExport) -> tuple[str, PublishedProject | None, float | None]:
@@ -166,7 +252,7 @@ def _sources(export: ReturnedExport) -> dict[str, str]:
     return dict(export.media_links.get("_resolved") or {k: v for k, v in export.media_links.items() if k in PART_FORMATS})
 
 
-def _wait_for_render(lease: Lease) -> Step:
+def _wait_for_render(lease: Lease, slots: CopySlots | None = None) -> Step:
     export = lease.export
     now = timezone.now()
     if export.next_check_at and export.next_check_at > now + timedelta(seconds=1):
@@ -220,9 +306,8 @@ def _wait_for_render(lease: Lease) -> Step:
             resolved["_subtitles_text"] = published.subtitles
     media_links = dict(export.media_links, _resolved=resolved)
     # From here `attempts` counts copy attempts: this run is the first.
-    lease.update(state=State.COPYING, checks=checks, last_check_status=last_status,
-                 next_check_at=None, media_links=media_links, attempts=1, **fields)
-    return _copy(lease)
+    return _start_copy(lease, slots, state=State.COPYING, checks=checks, last_check_status=last_status,
+                       next_check_at=None, media_links=media_links, attempts=1, **fields)
 
 
 def _abort_previous_upload(export: ReturnedExport) -> None:
@@ -233,7 +318,7 @@ def _abort_previous_upload(export: ReturnedExport) -> None:
             storage.abort_uploads(key)
 
 
-def _copy(lease: Lease) -> Step:
+def _copy(lease: Lease, stop: threading.Event | None = None) -> Step:
     export = lease.export
     if export.attempts > MAX_COPY_ATTEMPTS:
         return lease.fail("Copying the edit kept failing. Please try again later.", retryable=True)
@@ -247,7 +332,7 @@ def _copy(lease: Lease) -> Step:
             url = resolved.get(kind)
             if url:
                 key = object_key(export, kind)
-                size = _copy_media(lease, url, key, PART_FORMATS[kind][1], copied_before)
+                size = _copy_media(lease, url, key, PART_FORMATS[kind][1], copied_before, stop)
                 copied_before += size
                 stored.append(ReturnedFile(kind, key, size, PART_FORMATS[kind][1]))
         for kind in SMALL_PARTS:
@@ -266,6 +351,8 @@ def _copy(lease: Lease) -> Step:
             lease.update(bytes_copied=copied_before, bytes_total=max(export.bytes_total or 0, copied_before))
     except CopyAborted:
         raise
+    except CopyStopped as exc:
+        return _copy_stopped(lease, exc)
     except netsafe.UnsafeURL as exc:
         return lease.fail(f"A link on the Descript page is not allowed: {exc.reason}", retryable=False)
     except (netsafe.FetchError, storage.StorageError, OSError) as exc:
@@ -293,28 +380,109 @@ def _retry_copy_later(lease: Lease, reason: str) -> Step:
     return Step(run_again_at=again)
 
 
-def _copy_media(lease: Lease, url: str, key: str, content_type: str, copied_before: int) -> int:
+def _copy_stopped(lease: Lease, stopped: CopyStopped) -> Step:
+    """A copy stopped by its watch: release the import, and try again later (or fail, after MAX_COPY_ATTEMPTS)."""
+    export = lease.export
+    now = timezone.now()
+    if stopped.kind == CopyStopped.Kind.SHUTDOWN:
+        # Not the link's fault, and not an attempt: another worker carries on at once.
+        log.info("export %s: worker stopping, copy released", export.pk)
+        lease.release(attempts=max(0, export.attempts - 1), next_check_at=now)
+        return Step(run_again_at=now)
+    rate = _bytes_per_second(eid_settings.EID_EXPORT_MIN_BYTES_PER_SECOND)
+    if stopped.kind == CopyStopped.Kind.TOO_SLOW:
+        what = (f"Descript's link was too slow (under {rate} for "
+                f"{eid_settings.EID_EXPORT_RATE_WINDOW_SECONDS:g} seconds)")
+    else:
+        limit = stopped.limit_seconds or 0
+        what = f"Descript's link was too slow (the copy passed its time limit of {_duration(limit)})"
+    log.warning("export %s: copy attempt %s stopped: %s (%s)", export.pk, export.attempts, stopped.kind,
+                stopped.reason)
+    if export.attempts >= MAX_COPY_ATTEMPTS:
+        return lease.fail(f"{what}, {export.attempts} times. Please try again later.", retryable=True,
+                          detail=stopped.reason)
+    delay = float(eid_settings.EID_EXPORT_SLOW_RETRY_SECONDS) * 2 ** max(0, export.attempts - 1)
+    again = now + timedelta(seconds=delay)
+    lease.release(reason=f"{what}; trying again {_in_words(delay)}."[:500], next_check_at=again)
+    return Step(run_again_at=again)
+
+
+def _bytes_per_second(rate: float) -> str:
+    """64 KB/s, 1.5 MB/s: the units of the status page's sizes (1 KB = 1024 bytes)."""
+    for unit, size in (("MB/s", 1024 * 1024), ("KB/s", 1024)):
+        if rate >= size:
+            return f"{rate / size:.3g} {unit}"
+    return f"{rate:.0f} bytes/s"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} seconds"
+    minutes = round(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def _in_words(seconds: float) -> str:
+    if seconds < 1:
+        return "in a moment"
+    return f"in about {_duration(seconds)}"
+
+
+def _watch(expected_bytes: int, stop: threading.Event | None) -> CopyWatch:
+    """The watch on one media copy: the minimum rate over a window, and a deadline scaled to the size."""
+    min_rate = float(eid_settings.EID_EXPORT_MIN_BYTES_PER_SECOND)
+    deadline = None
+    if min_rate > 0:
+        deadline = float(eid_settings.EID_EXPORT_DEADLINE_BASE_SECONDS) + expected_bytes / min_rate
+    return CopyWatch(min_bytes_per_second=min_rate, window=float(eid_settings.EID_EXPORT_RATE_WINDOW_SECONDS),
+                     deadline=deadline, stop=stop)
+
+
+def _cut(response: Any) -> None:
+    """Shut the download's socket down, so that a read blocked on a slow or silent link returns now.
+
+    (Closing the socket would not wake a read blocked in another thread; shutting it down does.)
+    """
+    raw = response.raw
+    sock = getattr(getattr(raw, "_connection", None), "sock", None)
+    if sock is None:  # http.client's own file object over the socket
+        fp = getattr(getattr(raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    if sock is not None:
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the fd only, safe for a TLS socket too
+        except (OSError, ValueError):
+            pass  # already closed
+
+
+def _copy_media(lease: Lease, url: str, key: str, content_type: str, copied_before: int,
+                stop: threading.Event | None = None) -> int:
     last_beat = [time.monotonic()]
-
-    def progress(total: int) -> None:
-        if time.monotonic() - last_beat[0] >= eid_settings.EID_EXPORT_HEARTBEAT_SECONDS:
-            last_beat[0] = time.monotonic()
-            lease.update(bytes_copied=copied_before + total)  # raises CopyAborted if lost
-
     limit = eid_settings.EID_EXPORT_MAX_MEDIA_BYTES
     with netsafe.open_stream(url, media_policy()) as response:
         if response.status_code != 200:
             raise netsafe.FetchError(f"Descript's media link answered {response.status_code}.",
                                      kind="bad_status", status=response.status_code)
         length = response.headers.get("Content-Length")
+        expected = limit
         if length and length.isdigit():
             if int(length) > limit:
                 raise netsafe.FetchError("The media file is larger than this site accepts.", kind="too_large")
+            expected = int(length)
             lease.update(bytes_total=copied_before + int(length))
         # Recorded first: if this process dies mid-copy, the next run aborts what it left in S3.
         lease.update(upload={"key": key})
-        size = stream_to_s3(netsafe.iter_chunks(response, max_bytes=limit), key, content_type,
-                            part_size=part_size_for(limit), on_progress=progress)
+        watch = _watch(expected, stop)
+
+        def progress(total: int) -> None:
+            watch.check()  # CopyStopped: too slow, too long, or the worker is stopping
+            if time.monotonic() - last_beat[0] >= eid_settings.EID_EXPORT_HEARTBEAT_SECONDS:
+                last_beat[0] = time.monotonic()
+                lease.update(bytes_copied=copied_before + total)  # raises CopyAborted if lost
+
+        chunks = watch.chunks(netsafe.iter_chunks(response, max_bytes=limit, chunk_size=READ_CHUNK))
+        size = stream_to_s3(chunks, key, content_type, part_size=part_size_for(limit), on_progress=progress,
+                            interrupt=lambda: _cut(response))
     lease.update(upload={}, bytes_copied=copied_before + size)
     return size
 

@@ -16,11 +16,25 @@ log = logging.getLogger(__name__)
 
 @task()
 def advance_export(export_id: str) -> None:
+    from .copyslots import process_slots
     from .ingest import advance
 
-    step = advance(export_id)
+    # A copy goes to one of this process's copy slots (eid.copyslots) and the task returns.
+    step = advance(export_id, slots=process_slots(follow_up=_enqueue_later, on_free=_nudge_waiting))
     if step.run_again_at is not None:
         enqueue_advance(export_id, run_after=step.run_again_at)
+
+
+def _enqueue_later(export_id: Any, run_after: datetime) -> None:
+    enqueue_advance(export_id, run_after=run_after)
+
+
+def _nudge_waiting(free: int) -> None:
+    """A copy slot came free: the imports waiting longest for one go now, not at their next retry."""
+    from .ingest import waiting_for_a_slot
+
+    for export_id in waiting_for_a_slot(free):
+        enqueue_advance(export_id)
 
 
 def enqueue_advance(export_id: Any, *, run_after: datetime | None = None) -> None:

@@ -255,6 +255,17 @@ EID_EXPORT_GIVE_UP_SECONDS = env.float("EID_EXPORT_GIVE_UP_SECONDS", default=3 *
 EID_EXPORT_HEARTBEAT_SECONDS = env.float("EID_EXPORT_HEARTBEAT_SECONDS", default=5.0)
 EID_EXPORT_STALE_SECONDS = env.float("EID_EXPORT_STALE_SECONDS", default=120.0)
 EID_EXPORT_MAX_MEDIA_BYTES = env.int("EID_EXPORT_MAX_MEDIA_BYTES", default=20 * 1024**3)
+# A worker copies up to EID_WORKER_COPY_SLOTS imports at once, each on its own thread, and goes
+# on taking tasks meanwhile; an import that finds every slot busy is queued again this much later.
+EID_WORKER_COPY_SLOTS = env.int("EID_WORKER_COPY_SLOTS", default=4)
+EID_WORKER_BUSY_RETRY_SECONDS = env.float("EID_WORKER_BUSY_RETRY_SECONDS", default=5.0)
+EID_WORKER_STOP_GRACE_SECONDS = env.float("EID_WORKER_STOP_GRACE_SECONDS", default=5.0)
+# A media copy averaging under the minimum rate over the window, or past base + size / minimum
+# rate overall, is stopped and tried again after EID_EXPORT_SLOW_RETRY_SECONDS (doubled each time).
+EID_EXPORT_MIN_BYTES_PER_SECOND = env.int("EID_EXPORT_MIN_BYTES_PER_SECOND", default=64 * 1024)
+EID_EXPORT_RATE_WINDOW_SECONDS = env.float("EID_EXPORT_RATE_WINDOW_SECONDS", default=30.0)
+EID_EXPORT_DEADLINE_BASE_SECONDS = env.float("EID_EXPORT_DEADLINE_BASE_SECONDS", default=120.0)
+EID_EXPORT_SLOW_RETRY_SECONDS = env.float("EID_EXPORT_SLOW_RETRY_SECONDS", default=300.0)
 
 # --- Webhooks out (eid.webhooks) ------------------------------------------------------------
 # One attempt's time limit; the waits after each failed attempt (seconds, each +/- the jitter
