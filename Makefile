@@ -47,7 +47,6 @@ bench: $(STAMP)
 	$(PY) -m bench.click_load
 	$(PY) -m bench.export_copy
 	$(PY) -m bench.import_fairness
-	$(PY) -m bench.import_fairness
 	$(PY) -m bench.bulk_register
 	$(PY) -m bench.webhooks
 
