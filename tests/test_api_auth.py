@@ -166,6 +166,24 @@ def test_writes_count_in_their_own_scope(client, settings, alice, sandbox):
     assert client.get(HANDOFFS, **bearer(key)).status_code == 200  # reads are another scope
 
 
+def test_each_user_keeps_the_buttons_own_budget(client, settings, make_recording, alice, bob, sandbox):
+    settings.EID_THROTTLE_RATES = {"click": "1/m", "landing": "60/m"}
+    _, key = ApiToken.issue("spa backend")
+    mix = ("a/solo.wav", b"RIFF0000WAVE", "audio/wav")
+    alices = make_recording(alice, "A", mix=mix)
+    bobs = make_recording(bob, "B", mix=mix)
+
+    def link(recording, user):
+        return client.post(IMPORT_LINKS, {"recording": str(recording.pk), "option": "mix", "user": user},
+                           content_type="application/json", **bearer(key))
+
+    assert link(alices, "alice").status_code == 201
+    refused = link(alices, "alice")
+    assert_error(refused, 429, "throttled")
+    assert 1 <= int(refused["Retry-After"]) <= 61
+    assert link(bobs, "bob").status_code == 201  # another user of the same token is not affected
+
+
 # --- the one error shape ----------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from .. import throttle
 from ..content import get_adapter
 from ..handoff import ANSWERS, HandoffFailed, record_refused_click, send_to_descript
 from ..models import Handoff, ReturnedExport
@@ -122,7 +123,8 @@ class ImportLinks(TokenAPIView):
             "It is never cached or stored; each call makes a new one (so this endpoint takes no "
             "Idempotency-Key). Every call with a valid body leaves a Handoff row, refused ones too. "
             "Failures answer the same kinds the button's page shows, with `Retry-After` when Descript "
-            "is rate limiting."
+            "is rate limiting. Limits: the token's own rate (scope `import_links`) and, as for the "
+            "button, each user's (`EID_THROTTLE_RATES['click']`): 429 `throttled` with `Retry-After`."
         ),
         request=NewImportLinkSerializer,
         responses={
@@ -152,6 +154,12 @@ class ImportLinks(TokenAPIView):
         if user is None:
             _refused(token, None, ref, option, f"no active user {username!r} (answered 400)")
             raise ValidationError({"user": ["No active user with this username."]})
+        # The button's own per-user budget: one user cannot spend the partner's Descript rate through the API either.
+        verdict = throttle.check("click", user.pk)
+        if not verdict.allowed:
+            raise ApiError(429, "throttled", "Too many import links for this user in a short time. "
+                           f"Expected available in {verdict.retry_after} seconds.",
+                           headers={"Retry-After": str(verdict.retry_after)})
         content = get_adapter().get_content(user, ref, option)
         if content is None or not content.importable:
             record_refused_click(user, ref, option)
