@@ -1,10 +1,12 @@
 -- wrk script for bench/click_load.py: one request shape a run, given after `--`:
 --
---   wrk -t1 -c200 -d10s --timeout 30s -s bench/load.lua http://127.0.0.1:PORT/PATH -- METHOD COOKIE CSRF REFERER
+--   wrk -t1 -c200 -d10s --timeout 30s -s bench/load.lua http://127.0.0.1:PORT/PATH -- METHOD COOKIE CSRF REFERER [SPREAD_MS]
 --
 -- METHOD is GET or POST; COOKIE the browser's Cookie header (sessionid and csrftoken); CSRF the
 -- csrftoken, sent as X-CSRFToken on a POST (Django's header form of the form field); REFERER
--- what a browser sends from the library page. Redirects are not followed (wrk never does).
+-- what a browser sends from the library page. SPREAD_MS (optional): each request waits a random
+-- 0..SPREAD_MS ms first, so that clients whose requests all take as long (a hanging Descript) do
+-- not stay in step and arrive in bursts. Redirects are not followed (wrk never does).
 -- Every request sent and every answer by status is counted over all threads, and one line
 -- "BENCH_RESULT {json}" is printed at the end for click_load.py (latencies in microseconds).
 
@@ -28,6 +30,11 @@ function init(args)
   req = wrk.format()
   issued = 0
   statuses = {}
+  local spread = tonumber(args[5] or "0") or 0
+  if spread > 0 then
+    math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
+    delay = function() return math.random(0, spread) end  -- wrk looks for delay() after init()
+  end
 end
 
 function request()
