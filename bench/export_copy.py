@@ -182,7 +182,7 @@ def _run(stack: Stack, args) -> int:
 
     def worker_copy(nbytes: int, title: str, verify: bool = True) -> dict:
         info = share(nbytes, title)
-        preview = returns.preview(user, info["share_url"])
+        preview = returns.preview(user, returns.clean_share_url(info["share_url"]))
         export, created = returns.confirm(user, preview)
         assert created, "confirm found an existing export for a fresh share"
         stream_times.clear()
@@ -215,10 +215,11 @@ def _run(stack: Stack, args) -> int:
         if export.state != ReturnedExport.State.DONE:
             problems.append(f"export {export.pk} is {export.state!r}: {export.reason}")
             return result
-        version = RecordingVersion.objects.filter(pk=export.version_id).first()
+        version = RecordingVersion.objects.filter(recording_id=int(export.result_ref or 0),
+                                                  number=export.version_number).first()
         if version is None:
             problems.append("no RecordingVersion for the export")
-        asset = VersionAsset.objects.filter(version_id=export.version_id, kind="audio").first()
+        asset = VersionAsset.objects.filter(version=version, kind="audio").first() if version else None
         if asset is None or asset.size != nbytes:
             problems.append(f"audio asset missing or wrong size: {asset and asset.size}")
         if verify and asset is not None:
