@@ -195,6 +195,16 @@ RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": env.int("RQ_JOB_TI
 RQ = {"JOB_CLASS": "django_tasks_rq.Job", "WORKER_CLASS": "eid.rq_worker.DjangoSimpleWorker"}
 if TASKS_BACKEND.startswith("django_tasks_rq."):
     INSTALLED_APPS += ["django_rq", "django_tasks_rq"]  # rqworker, rqcron; the backend's checks
+# The cache holds the per-user throttles' counts (eid.throttle). In memory it is per process, so
+# with several processes a user gets that many times the limit; CACHE_URL=redis://... shares it.
+CACHE_URL = env.str("CACHE_URL", default="")
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+# Per user: clicks on "Edit in Descript" and landings from Descript ("N/m"; empty turns one off).
+EID_THROTTLE_RATES = {
+    "click": env.str("EID_THROTTLE_CLICK", default="30/m"),
+    "landing": env.str("EID_THROTTLE_LANDING", default="60/m"),
+}
 # How often RQ's cron runs the stale-import sweep (eid.rq_cron); `eid_sweep --every N` on the
 # database queue takes its period on the command line.
 EID_SWEEP_SECONDS = env.int("EID_SWEEP_SECONDS", default=60)
