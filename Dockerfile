@@ -26,8 +26,9 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --no-input -v 0
 USER app
 
 EXPOSE 8000
-# Run the worker as a second container with: python manage.py db_worker
-# (and the sweep, one: python manage.py eid_sweep --every 60)
+# The same image runs the workers and the sweep (docker-compose.yml): on Redis
+# `python manage.py rqworker --with-scheduler default` and `python manage.py rqcron eid.rq_cron`;
+# on the database queue `python manage.py db_worker` and `python manage.py eid_sweep --every 60`.
 # uvicorn, one process per core (WEB_CONCURRENCY). Under ASGI every request gets its own thread, so a
 # request waiting on Descript never holds a thread another user needs; --limit-concurrency caps
 # what one process takes on (503 beyond it) and the database pool caps connections (README).
