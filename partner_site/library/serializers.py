@@ -191,15 +191,24 @@ def _file_dict(f: MediaFile, *, track: bool) -> dict[str, Any]:
     return out
 
 
-def recording_dict(recording: Recording, owner_name: str | None = None) -> dict[str, Any]:
-    """A recording as the API shows it; its files must be prefetched (one query for a page)."""
-    files = sorted(recording.files.all(), key=lambda f: (f.role, f.position, f.pk or 0))
+def files_by_recording(recordings: list[Recording]) -> dict[int, list[MediaFile]]:
+    """The files of a page of recordings in one query (prefetch_related would clone a queryset per
+    recording)."""
+    grouped: dict[int, list[MediaFile]] = {r.pk: [] for r in recordings}
+    for f in MediaFile.objects.filter(recording_id__in=list(grouped)).order_by("role", "position", "id"):
+        grouped[f.recording_id].append(f)
+    return grouped
+
+
+def recording_dict(recording: Recording, files: list[MediaFile] | None = None) -> dict[str, Any]:
+    """A recording as the API shows it, with its files (given, or prefetched, or one query)."""
+    files = sorted(recording.files.all() if files is None else files, key=lambda f: (f.role, f.position, f.pk or 0))
     mix = next((f for f in files if f.role == MediaFile.Role.MIX), None)
     return {
         "external_id": recording.external_id,
         "ref": str(recording.pk),
         "source_id": str(recording.source_id),
-        "owner": owner_name if owner_name is not None else recording.owner.get_username(),
+        "owner": recording.owner.get_username(),
         "title": recording.title,
         "mix": _file_dict(mix, track=False) if mix else None,
         "tracks": [_file_dict(f, track=True) for f in files if f.role == MediaFile.Role.TRACK],

@@ -316,8 +316,9 @@ class RecordingList(_RecordingsAPI, generics.ListAPIView):
                 recordings = recordings.filter(updated_at__gte=moment)
         if errors:
             raise _invalid(errors)
-        page = self.paginate_queryset(recordings.select_related("owner").prefetch_related(_files()))
-        return self.get_paginated_response([s.recording_dict(r) for r in page or []])
+        page = self.paginate_queryset(recordings.select_related("owner")) or []
+        files = s.files_by_recording(page)
+        return self.get_paginated_response([s.recording_dict(r, files[r.pk]) for r in page])
 
 
 class RecordingDetail(_RecordingsAPI):
