@@ -327,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: stopping everything the benchmark started", flush=True)
         return 130
+    except RuntimeError as exc:  # a set-up that could not be done (wrk missing, a process that died...)
+        print(f"\nbench.click_load stopped: {exc}", flush=True)
+        return 1
     finally:
         stack.close()
         for db in scratch:
