@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from django.db import connection, transaction
 from django.utils import timezone
 
 from . import storage, webhooks
@@ -91,7 +92,14 @@ def _finish(handoff: Handoff, outcome: str, **fields: Any) -> Handoff:
     handoff.finished_at = timezone.now()
     for name, value in fields.items():
         setattr(handoff, name, value)
-    handoff.save()
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # The row is the operator's record of a click, written on the response path: it need
+            # not wait for the disk (3-9 ms a commit here, bench/click_load). A crash of PostgreSQL
+            # itself could lose the last fraction of a second of such rows; nothing else is lost.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        handoff.save()
     return handoff
 
 

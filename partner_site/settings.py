@@ -57,7 +57,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # Serves the admin's static files under gunicorn too (no separate web server needed).
+    # Serves the admin's static files from the app server (no separate web server needed).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -68,6 +68,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as axes asks: turns a locked-out login into the lockout page (AXES_LOCKOUT_CALLABLE).
     "axes.middleware.AxesMiddleware",
+    # Sync-only and last: the chain runs in the request's thread, one hop from the event loop.
+    "partner_site.middleware.OneThreadPerRequest",
 ]
 
 ROOT_URLCONF = "partner_site.urls"
