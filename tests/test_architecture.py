@@ -41,6 +41,7 @@ def test_the_wheel_installs_alone_and_a_site_using_it_passes_check(tmp_path):
     (wheel,) = wheels.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "eid/content.py" in names and "eid/templates/eid/button.html" in names and "eid/static/eid/eid.js" in names
+    assert "eid/webhooks/templates/eid_webhooks/admin/secret_once.html" in names  # a subpackage's templates too
     assert not [n for n in names if n.split("/")[0] in ("partner_site", "sandbox", "demo", "bench", "tests")]
 
     venv = tmp_path / "venv"
