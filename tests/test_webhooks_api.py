@@ -224,6 +224,9 @@ def test_webhook_endpoints_match_their_document_and_never_fail(webhooks_api_sche
     @hypothesis.settings(max_examples=15, deadline=None, database=None, derandomize=True,
                          phases=[hypothesis.Phase.generate], suppress_health_check=list(hypothesis.HealthCheck))
     def run(case):
+        negative = {location for location, info in case.meta.components.items() if info.mode.is_negative}
+        if mode == "negative" and negative <= {"header"}:
+            return  # only the Authorization header was left out, and the test sends it anyway
         if mode == "positive" and case.path_parameters and len(seen) % 2:
             case.path_parameters = {**case.path_parameters,  # every other case names rows that exist
                                     **{k: v for k, v in known.items() if k in case.path_parameters}}
@@ -232,3 +235,10 @@ def test_webhook_endpoints_match_their_document_and_never_fail(webhooks_api_sche
 
     run()
     assert seen and 500 not in seen
+
+
+def test_unknown_query_parameters_are_refused(client, key):
+    answer = client.get(f"{BASE}/endpoints?stat=failed", **auth(key))
+    assert answer.status_code == 400 and answer.json()["errors"] == {"stat": ["Unknown query parameter."]}
+    assert client.get(f"{BASE}/endpoints?page_size=x", **auth(key)).status_code == 400
+    assert client.get(f"{BASE}/endpoints?page_size=5", **auth(key)).status_code == 200

@@ -170,6 +170,13 @@ class TokenView(APIView):
     throttle_classes = [TokenRateThrottle]
     renderer_classes = [JSONRenderer]
     parser_classes = [JSONParser]
+    allowed_query: frozenset[str] = frozenset()
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # the token first: 401 and 403 before any 400
+        unknown = sorted(set(request.query_params) - self.allowed_query)
+        if unknown:  # a misspelt filter must not quietly list everything
+            raise serializers.ValidationError({name or "(no name)": ["Unknown query parameter."] for name in unknown})
 
 
 def endpoints_for(token: ApiToken) -> QuerySet[WebhookEndpoint]:
@@ -223,6 +230,7 @@ DELIVERY_ID = OpenApiParameter("delivery_id", OpenApiTypes.INT, OpenApiParameter
 class Endpoints(generics.ListAPIView, TokenView):
     serializer_class = EndpointSerializer
     pagination_class = OldestFirst
+    allowed_query = frozenset({"cursor", "page_size"})
 
     def get_queryset(self) -> QuerySet[WebhookEndpoint]:
         return endpoints_for(token_of(self.request))
@@ -286,7 +294,7 @@ class Endpoints(generics.ListAPIView, TokenView):
 class EndpointDetail(TokenView):
     @extend_schema(operation_id="get_webhook_endpoint", summary="One webhook endpoint", parameters=[
         ENDPOINT_ID, *error_headers(401, 429)],
-        responses={200: EndpointSerializer, **error_responses(ENDPOINT_NOT_FOUND, *COMMON_CODES)}, tags=TAG)
+        responses={200: EndpointSerializer, **error_responses("invalid", ENDPOINT_NOT_FOUND, *COMMON_CODES)}, tags=TAG)
     def get(self, request: Request, endpoint_id: str) -> Response:
         return Response(EndpointSerializer(_endpoint(token_of(request), endpoint_id)).data)
 
@@ -294,7 +302,7 @@ class EndpointDetail(TokenView):
                    description="Nothing more is sent to it, pending retries included.",
                    parameters=[ENDPOINT_ID, *error_headers(401, 429)],
                    responses={204: OpenApiResponse(description="Deleted."),
-                              **error_responses(ENDPOINT_NOT_FOUND, *COMMON_CODES, "read_only_token")}, tags=TAG)
+                              **error_responses("invalid", ENDPOINT_NOT_FOUND, *COMMON_CODES, "read_only_token")}, tags=TAG)
     def delete(self, request: Request, endpoint_id: str) -> Response:
         _endpoint(token_of(request), endpoint_id).delete()
         return Response(status=204)
@@ -308,7 +316,7 @@ class RotateSecret(TokenView):
                     "so the receiver may switch to the new secret at any time before then.",
         request=None, parameters=[ENDPOINT_ID, NO_STORE, *error_headers(401, 429)],
         responses={200: EndpointWithSecretSerializer,
-                   **error_responses(ENDPOINT_NOT_FOUND, *COMMON_CODES, "read_only_token")},
+                   **error_responses("invalid", ENDPOINT_NOT_FOUND, *COMMON_CODES, "read_only_token")},
         tags=TAG,
     )
     def post(self, request: Request, endpoint_id: str) -> Response:
@@ -320,6 +328,7 @@ class RotateSecret(TokenView):
 class Deliveries(generics.ListAPIView, TokenView):
     serializer_class = DeliverySerializer
     pagination_class = NewestFirst
+    allowed_query = frozenset({"cursor", "page_size", "state"})
 
     def get_queryset(self) -> QuerySet[WebhookDelivery]:
         endpoint = _endpoint(token_of(self.request), self.kwargs["endpoint_id"])
@@ -347,7 +356,7 @@ class Replay(TokenView):
         description="Receivers that drop duplicate webhook-ids will drop it if they already handled it.",
         request=None, parameters=[DELIVERY_ID, *error_headers(401, 429)],
         responses={202: DeliverySerializer,
-                   **error_responses(DELIVERY_NOT_FOUND, REPLAY_REFUSED, *COMMON_CODES, "read_only_token")},
+                   **error_responses("invalid", DELIVERY_NOT_FOUND, REPLAY_REFUSED, *COMMON_CODES, "read_only_token")},
         tags=TAG,
     )
     def post(self, request: Request, delivery_id: int) -> Response:
