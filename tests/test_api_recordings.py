@@ -577,3 +577,15 @@ def test_recordings_endpoints_match_their_document_and_never_fail(recordings_sch
 
     run()
     assert seen and not [status for status in seen if status >= 500]
+
+
+def test_a_misspelt_parameter_is_refused_not_ignored(api, alice):
+    pipeline = api()
+    pipeline.put("ep12", body())
+    listed = pipeline.get("recordings", ownr="bob")
+    assert listed.status_code == 400 and listed.json()["errors"] == {
+        "ownr": ["Not a parameter of this address (it takes: owner, updated_since, cursor, limit)."]}
+    assert pipeline.put("ep13", body(), query="?verfy=1").status_code == 400
+    assert pipeline.bulk(many(1), query="?verfy=1").status_code == 400
+    assert pipeline.get("recordings/ep12", expand="all").status_code == 400
+    assert not Recording.objects.filter(external_id="ep13").exists()

@@ -59,6 +59,7 @@ CONFLICT = ErrorCode("conflict", 409, "Another request changed this recording at
 STORAGE_UNAVAILABLE = ErrorCode("storage_unavailable", 503, "Storage did not answer the checks (?verify=1). "
                                                             "Nothing was saved; try again.")
 INVALID_RECORDING = ErrorCode("invalid", 400, "Some fields are not valid: tracks.1.offset.")
+INVALID_QUERY = ErrorCode("invalid", 400, "Some fields are not valid: verfy.")
 NOT_ACCEPTABLE = "not_acceptable"
 
 TAG = ["recordings"]
@@ -100,6 +101,14 @@ RECORDING_EXAMPLE = {
 
 def _invalid(errors: Errors) -> exceptions.ValidationError:
     return exceptions.ValidationError(errors)
+
+
+def _only_query(request: Request, *allowed: str) -> None:
+    """A misspelt parameter (ownr=, verfy=) is a 400 naming it, not a filter or check quietly skipped."""
+    unknown = sorted(set(request.query_params) - set(allowed))
+    if unknown:
+        known = ", ".join(allowed) if allowed else "none"
+        raise _invalid({name: [f"Not a parameter of this address (it takes: {known})."] for name in unknown})
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -298,6 +307,7 @@ class RecordingList(_RecordingsAPI, generics.ListAPIView):
                                  response_only=True, status_codes=[200])],
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        _only_query(request, "owner", "updated_since", "cursor", "limit")
         recordings = _visible(request)
         errors: Errors = {}
         owner = request.query_params.get("owner")
@@ -335,9 +345,11 @@ class RecordingDetail(_RecordingsAPI):
                     "handoffs (clicks on “Edit in Descript” and import links: eid's Handoff rows) and of "
                     "the edits coming back to it.",
         parameters=[EXTERNAL_ID_PARAMETER],
-        responses={200: s.RecordingDetailOut, **error_responses(RECORDING_NOT_FOUND, NOT_ACCEPTABLE, *COMMON_CODES)},
+        responses={200: s.RecordingDetailOut,
+                   **error_responses(INVALID_QUERY, RECORDING_NOT_FOUND, NOT_ACCEPTABLE, *COMMON_CODES)},
     )
     def get(self, request: Request, external_id: str) -> Response:
+        _only_query(request)
         recording = self._find(request, external_id)
         versions = Prefetch("versions", queryset=RecordingVersion.objects.order_by("number").prefetch_related(
             Prefetch("assets", queryset=VersionAsset.objects.order_by("kind"))))
@@ -370,6 +382,7 @@ class RecordingDetail(_RecordingsAPI):
         ],
     )
     def put(self, request: Request, external_id: str) -> Response:
+        _only_query(request, "verify")
         verify = _flag(request, "verify")
         spec, errors = parse_recording(request.data, external_id=external_id, default_owner=_scoped_owner(request))
         if problem := external_id_error(external_id):
@@ -407,7 +420,8 @@ class RecordingDetail(_RecordingsAPI):
             "version 1 — the same as an edit whose source is unknown."),
         parameters=[EXTERNAL_ID_PARAMETER],
         responses={200: s.DeleteOut,
-                   **error_responses(RECORDING_NOT_FOUND, NOT_ACCEPTABLE, "read_only_token", *COMMON_CODES)},
+                   **error_responses(INVALID_QUERY, RECORDING_NOT_FOUND, NOT_ACCEPTABLE, "read_only_token",
+                                     *COMMON_CODES)},
         examples=[OpenApiExample("Deleted, one edit still rendering", response_only=True, status_codes=[200], value={
             "external_id": "ep12", "deleted": True, "files": 3, "versions": 1,
             "imports_in_flight": [{"id": "5b0e2f44-8f7c-4d7e-a1d6-0b6e9f3c2a10", "state": "waiting",
@@ -415,6 +429,7 @@ class RecordingDetail(_RecordingsAPI):
             "detail": "Deleted. 1 edit still coming back will land as a new recording of the user who sent it."})],
     )
     def delete(self, request: Request, external_id: str) -> Response:
+        _only_query(request)
         with transaction.atomic():
             recording = self._find(request, external_id)
             recording = Recording.objects.select_for_update(of=("self",)).get(pk=recording.pk)
@@ -467,6 +482,7 @@ class RecordingBulk(_RecordingsAPI):
     )
     @idempotent
     def post(self, request: Request) -> Response:
+        _only_query(request, "verify")
         verify = _flag(request, "verify")
         body = request.data
         items = body.get("recordings") if isinstance(body, dict) else None
