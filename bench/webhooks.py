@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.webhooks [--events 1000] [--workers 2] [--rate 25] [--database-url URL]
 
 Django is set up in this process on a temporary SQLite database (or the PostgreSQL database of
---database-url, whose eid_webhooks rows it empties first), with the site's own settings plus
+--database-url, migrated here, which must have no webhook endpoint yet: the bench's events would
+go to them too), with the site's own settings plus
 EID_WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8 for the receiver. Each event lands as ingest lands a
 version: in one transaction the adapter's store_edit makes a RecordingVersion of a real
 recording and eid.webhooks.version_created writes the delivery (the outbox); the worker is
@@ -137,10 +138,10 @@ def _run(stack: Stack, args: argparse.Namespace) -> int:
     from partner_site.library.models import MediaFile, Recording
 
     call_command("migrate", interactive=False, verbosity=0)
-    if args.database_url:
-        WebhookDelivery.objects.all().delete()
-        WebhookEndpoint.objects.all().delete()
-        call_command("flush", interactive=False, verbosity=0)  # a bench database: start empty
+    if WebhookEndpoint.objects.exists():
+        print("this database has webhook endpoints already: the bench's events would go to them too; "
+              "use an empty database", flush=True)
+        return 2
     user = get_user_model().objects.create_user(f"bench-{time.time_ns()}", password="bench-pass-12345678")
     recording = Recording.objects.create(owner=user, title="Bench show")
     MediaFile.objects.create(recording=recording, role="mix", key="bench/mix.wav")
