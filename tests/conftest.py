@@ -106,3 +106,19 @@ def _fresh_caches():
     for cache in caches.all():
         cache.clear()
     yield
+
+
+@pytest.fixture
+def key(db):
+    """A service token's key that acts for every user (eid.api)."""
+    from eid.api.models import ApiToken
+
+    return ApiToken.issue("pipeline")[1]
+
+
+@pytest.fixture
+def alice_key(alice):
+    """A service token's key scoped to alice's data."""
+    from eid.api.models import ApiToken
+
+    return ApiToken.issue("alice's pipeline", owner=alice)[1]

@@ -158,3 +158,8 @@ def task_queue(request, settings, monkeypatch) -> str:
     if request.param == "redis":
         use_redis_queue(settings, monkeypatch, request.getfixturevalue("redis_url"))
     return request.param
+
+
+def bearer(key: str) -> dict[str, str]:
+    """The test client's header for a service token."""
+    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}

@@ -18,15 +18,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from eid.api.models import ApiToken, hash_key
+from support import bearer
 
 pytestmark = pytest.mark.django_db
 
 HANDOFFS = "/api/v1/handoffs"
 IMPORT_LINKS = "/api/v1/import-links"
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
 
 
 @pytest.fixture

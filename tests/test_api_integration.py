@@ -28,6 +28,7 @@ from eid.api.idempotency import idempotent
 from eid.api.models import ApiToken, IdempotencyKey
 from eid.api.views import TokenAPIView
 from eid.models import Handoff, ReturnedExport
+from support import bearer
 
 pytestmark = pytest.mark.django_db
 
@@ -37,20 +38,6 @@ RETURNED = "/api/v1/returned-exports"
 SCHEMA_POST = "/v1/edit_in_descript/schema"
 WAV = wav_bytes(0.5)
 DESCRIPT_TOKEN = settings.DESCRIPT_API_TOKEN
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
-
-
-@pytest.fixture
-def key():
-    return ApiToken.issue("pipeline")[1]
-
-
-@pytest.fixture
-def alice_key(alice):
-    return ApiToken.issue("alice's pipeline", owner=alice)[1]
 
 
 @pytest.fixture

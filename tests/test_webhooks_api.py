@@ -14,27 +14,14 @@ from eid.webhooks.delivery import deliver
 from eid.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 from test_webhooks import Receiver, loopback_allowed, receiver  # noqa: F401  (fixtures)
+from support import bearer
 
 pytestmark = pytest.mark.django_db
 BASE = "/api/v1/webhooks"
 
 
-def auth(key: str) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
-
-
-@pytest.fixture
-def key():
-    return ApiToken.issue("pipeline")[1]
-
-
-@pytest.fixture
-def alice_key(alice):
-    return ApiToken.issue("alice's pipeline", owner=alice)[1]
-
-
 def register(client, key, url, **body):
-    return client.post(f"{BASE}/endpoints", {"url": url, **body}, content_type="application/json", **auth(key))
+    return client.post(f"{BASE}/endpoints", {"url": url, **body}, content_type="application/json", **bearer(key))
 
 
 def test_register_shows_the_secret_once(client, key, receiver, loopback_allowed):  # noqa: F811
@@ -48,7 +35,7 @@ def test_register_shows_the_secret_once(client, key, receiver, loopback_allowed)
     endpoint = WebhookEndpoint.objects.get(pk=body["id"])
     assert endpoint.secret == secret and endpoint.created_by.startswith("token:eid_")
     for path in (f"{BASE}/endpoints", f"{BASE}/endpoints/{body['id']}", f"{BASE}/endpoints/{body['id']}/deliveries"):
-        later = client.get(path, **auth(key))
+        later = client.get(path, **bearer(key))
         assert later.status_code == 200 and secret not in later.content.decode() and "secret\"" not in later.content.decode()
 
 
@@ -81,7 +68,7 @@ def test_read_only_tokens_may_not_register(client, receiver, loopback_allowed): 
     _token, read_only = ApiToken.issue("reader", read_only=True)
     answer = register(client, read_only, receiver.url())
     assert answer.status_code == 403 and answer.json()["code"] == "read_only_token"
-    assert client.get(f"{BASE}/endpoints", **auth(read_only)).status_code == 200
+    assert client.get(f"{BASE}/endpoints", **bearer(read_only)).status_code == 200
 
 
 def test_no_token_no_api(client):
@@ -98,15 +85,15 @@ def test_a_scoped_token_registers_for_its_owner_and_sees_only_that(client, key, 
     bobs = register(client, key, receiver.url("/bob"), owner="bob").json()
     assert bobs["owner"] == "bob"
 
-    listed = client.get(f"{BASE}/endpoints", **auth(alice_key)).json()["results"]
+    listed = client.get(f"{BASE}/endpoints", **bearer(alice_key)).json()["results"]
     assert [e["id"] for e in listed] == [mine["id"]]
-    assert {e["id"] for e in client.get(f"{BASE}/endpoints", **auth(key)).json()["results"]} == {
+    assert {e["id"] for e in client.get(f"{BASE}/endpoints", **bearer(key)).json()["results"]} == {
         mine["id"], everyone["id"], bobs["id"]}
     for other in (everyone["id"], bobs["id"]):
-        for answer in (client.get(f"{BASE}/endpoints/{other}", **auth(alice_key)),
-                       client.get(f"{BASE}/endpoints/{other}/deliveries", **auth(alice_key)),
-                       client.delete(f"{BASE}/endpoints/{other}", **auth(alice_key)),
-                       client.post(f"{BASE}/endpoints/{other}/rotate-secret", **auth(alice_key))):
+        for answer in (client.get(f"{BASE}/endpoints/{other}", **bearer(alice_key)),
+                       client.get(f"{BASE}/endpoints/{other}/deliveries", **bearer(alice_key)),
+                       client.delete(f"{BASE}/endpoints/{other}", **bearer(alice_key)),
+                       client.post(f"{BASE}/endpoints/{other}/rotate-secret", **bearer(alice_key))):
             assert answer.status_code == 404 and answer.json()["code"] == "not_found"
     assert WebhookEndpoint.objects.count() == 3
 
@@ -114,7 +101,7 @@ def test_a_scoped_token_registers_for_its_owner_and_sees_only_that(client, key, 
     events.emit("version.created", {"item": {"ref": "1"}}, owner=bob)
     bob_delivery = WebhookDelivery.objects.get(endpoint_id=bobs["id"])
     assert not WebhookDelivery.objects.filter(endpoint_id=mine["id"]).exists()
-    answer = client.post(f"{BASE}/deliveries/{bob_delivery.pk}/replay", **auth(alice_key))
+    answer = client.post(f"{BASE}/deliveries/{bob_delivery.pk}/replay", **bearer(alice_key))
     assert answer.status_code == 404
 
 
@@ -127,15 +114,15 @@ def test_delivery_log_and_replay_keep_the_webhook_id(client, key, receiver, loop
         pk=delivery_id).last_attempt_at)
     deliver(delivery_id)
 
-    log = client.get(f"{BASE}/endpoints/{registered['id']}/deliveries", **auth(key)).json()["results"]
+    log = client.get(f"{BASE}/endpoints/{registered['id']}/deliveries", **bearer(key)).json()["results"]
     [row] = log
     assert (row["state"], row["attempts"], row["last_status"]) == ("succeeded", 2, 200)
     assert [a["status"] for a in row["history"]] == [500, 200]
     assert row["history"][0]["next_attempt_at"] and row["payload"]["data"]["version"] == 3
     assert client.get(f"{BASE}/endpoints/{registered['id']}/deliveries?state=failed",
-                      **auth(key)).json()["results"] == []
+                      **bearer(key)).json()["results"] == []
 
-    replayed = client.post(f"{BASE}/deliveries/{delivery_id}/replay", **auth(key))
+    replayed = client.post(f"{BASE}/deliveries/{delivery_id}/replay", **bearer(key))
     assert replayed.status_code == 202 and replayed.json()["state"] == "pending"
     deliver(delivery_id)
     got = receiver.wait_for(3)
@@ -147,13 +134,13 @@ def test_replay_of_a_disabled_endpoint_is_refused(client, key, receiver, loopbac
     registered = register(client, key, receiver.url()).json()
     [delivery_id] = events.emit("version.created", {"item": {"ref": "9"}}, owner=None)
     WebhookEndpoint.objects.get(pk=registered["id"]).disable("test")
-    answer = client.post(f"{BASE}/deliveries/{delivery_id}/replay", **auth(key))
+    answer = client.post(f"{BASE}/deliveries/{delivery_id}/replay", **bearer(key))
     assert answer.status_code == 409 and answer.json()["code"] == "replay_refused"
 
 
 def test_rotate_secret_over_the_api_both_signatures_verify(client, key, receiver, loopback_allowed):  # noqa: F811
     registered = register(client, key, receiver.url()).json()
-    rotated = client.post(f"{BASE}/endpoints/{registered['id']}/rotate-secret", **auth(key))
+    rotated = client.post(f"{BASE}/endpoints/{registered['id']}/rotate-secret", **bearer(key))
     assert rotated.status_code == 200 and "no-store" in rotated["Cache-Control"]
     new = rotated.json()["secret"]
     assert new != registered["secret"] and rotated.json()["rotating"] is True
@@ -167,8 +154,8 @@ def test_rotate_secret_over_the_api_both_signatures_verify(client, key, receiver
 def test_delete_stops_deliveries(client, key, receiver, loopback_allowed):  # noqa: F811
     registered = register(client, key, receiver.url()).json()
     events.emit("version.created", {"item": {"ref": "9"}}, owner=None)
-    assert client.delete(f"{BASE}/endpoints/{registered['id']}", **auth(key)).status_code == 204
-    assert client.get(f"{BASE}/endpoints/{registered['id']}", **auth(key)).status_code == 404
+    assert client.delete(f"{BASE}/endpoints/{registered['id']}", **bearer(key)).status_code == 204
+    assert client.get(f"{BASE}/endpoints/{registered['id']}", **bearer(key)).status_code == 404
     assert not WebhookDelivery.objects.exists()
 
 
@@ -238,7 +225,7 @@ def test_webhook_endpoints_match_their_document_and_never_fail(webhooks_api_sche
 
 
 def test_unknown_query_parameters_are_refused(client, key):
-    answer = client.get(f"{BASE}/endpoints?stat=failed", **auth(key))
+    answer = client.get(f"{BASE}/endpoints?stat=failed", **bearer(key))
     assert answer.status_code == 400 and answer.json()["errors"] == {"stat": ["Unknown query parameter."]}
-    assert client.get(f"{BASE}/endpoints?page_size=x", **auth(key)).status_code == 400
-    assert client.get(f"{BASE}/endpoints?page_size=5", **auth(key)).status_code == 200
+    assert client.get(f"{BASE}/endpoints?page_size=x", **bearer(key)).status_code == 400
+    assert client.get(f"{BASE}/endpoints?page_size=5", **bearer(key)).status_code == 200
