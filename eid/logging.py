@@ -7,11 +7,14 @@ import re
 
 from django.conf import settings
 
-# A presigned URL's query (signature, credential, token) and bearer tokens.
+# A presigned URL's query (signature, credential, token), bearer tokens, API keys, webhook secrets.
 _PATTERNS = [
     (re.compile(r"(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s\"'<>]+", re.I), r"\1[redacted]"),
     (re.compile(r"(Signature=|AWSAccessKeyId=|x-goog-signature=)[^&\s\"'<>]+", re.I), r"\1[redacted]"),
     (re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I), r"\1[redacted]"),
+    # eid's own secrets wherever they appear: API keys (eid_ + 43) and webhook secrets (whsec_ + base64).
+    (re.compile(r"\b(eid_)[A-Za-z0-9_-]{40,}"), r"\1[redacted]"),
+    (re.compile(r"\b(whsec_)[A-Za-z0-9+/]{24,}={0,2}"), r"\1[redacted]"),
 ]
 
 

@@ -65,6 +65,19 @@ def test_log_records_lose_tokens_and_signatures(settings):
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in text  # what is not secret stays readable
 
 
+def test_api_keys_and_webhook_secrets_are_redacted_wherever_they_appear():
+    import secrets
+
+    from eid.webhooks.models import new_secret
+
+    key = "eid_" + secrets.token_urlsafe(32)  # as eid.api.models.ApiToken.issue makes them
+    secret = new_secret()
+    text = redact(f"key={key} secret={secret} prefix=eid_A1b2C3d4")
+    assert key not in text and secret not in text
+    assert "eid_[redacted]" in text and "whsec_[redacted]" in text
+    assert "prefix=eid_A1b2C3d4" in text  # the short prefix lists show stays readable
+
+
 def test_redact_leaves_plain_text_alone():
     assert redact("nothing to see at https://share.descript.com/view/abc") == (
         "nothing to see at https://share.descript.com/view/abc")
