@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import uuid
 from urllib.parse import urlencode
 
 import pytest
@@ -29,6 +31,11 @@ DRIVE = "9121bf3a-60fe-4a31-ad59-ed32df610cc3"
 @pytest.fixture
 def solo(make_recording, alice):
     return make_recording(alice, "Solo episode", mix=("alice/solo.wav", wav_bytes(0.5), "audio/wav"))
+
+
+def _without_links(html: str) -> str:
+    """A landing page less what differs between any two share pages (their links and ids)."""
+    return re.sub(r'(value|href)="[^"]*"', "", html)
 
 
 def landing(client, url, title=""):
@@ -108,6 +115,10 @@ def test_another_users_source_never_touches_their_recording(client, bob, alice, 
     page = landing(client, share["share_url"])
     text = page.content.decode()
     assert "New recording" in text and "Solo episode" not in text
+    # Nothing in the page tells bob this source is someone's: it reads as an unknown one does.
+    unknown = sandbox.create_share(partner=DRIVE, source=str(uuid.uuid4()), media_bytes=1500, seed="unknown")
+    unknown_text = landing(client, unknown["share_url"]).content.decode()
+    assert _without_links(text) == _without_links(unknown_text)
     confirm(client, share["share_url"])
     export = run_until_settled(ReturnedExport.objects.get().pk)
     assert export.match == "foreign_source" and recording_of(export).owner == bob
