@@ -28,7 +28,8 @@ from eid.api.idempotency import idempotent
 from eid.api.models import ApiToken, IdempotencyKey
 from eid.api.views import TokenAPIView
 from eid.models import Handoff, ReturnedExport
-from support import bearer
+from chromium import chromium_page
+from support import ARTIFACTS, bearer
 
 pytestmark = pytest.mark.django_db
 
@@ -497,52 +498,22 @@ def test_eid_endpoints_match_their_document_and_never_fail(eid_api_schema, key, 
 
 # --- the docs page in a real browser, under the site's CSP -------------------------------------
 
-REPORT_VIOLATIONS = """
-document.addEventListener("securitypolicyviolation", (e) => console.log("csp-violation " + JSON.stringify({
-    directive: e.effectiveDirective, blocked: e.blockedURI, source: e.sourceFile, sample: e.sample})));
-"""
 
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_the_docs_render_in_chromium_with_no_csp_violation(live_server, monkeypatch):
-    from pathlib import Path
-
-    from support import ARTIFACTS
-
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        pytest.skip("Debian chromium is not installed at /usr/bin/chromium (`make system-deps` installs it)")
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    ARTIFACTS.mkdir(exist_ok=True)
-    violations, errors = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), headless=True,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.add_init_script(REPORT_VIOLATIONS)
-            page = context.new_page()
-            page.on("console", lambda m: violations.append(m.text) if (
-                m.text.startswith("csp-violation") or "Content Security Policy" in m.text) else None)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(f"{live_server.url}/api/docs/")
-            page.get_by_text("Edit in Descript: partner API").first.wait_for(timeout=30_000)
-            operation = page.locator(".opblock-summary-path", has_text="/api/v1/import-links")
-            operation.first.click()
-            page.get_by_text("read_only_token").first.wait_for(timeout=10_000)
-            select = page.locator(".swagger-ui select").first
-            select.wait_for(timeout=10_000)
-            # Swagger UI's icons come from our own static files, not data: URLs.
-            assert "/static/eid/api-docs-" in select.evaluate("e => getComputedStyle(e).backgroundImage")
-            page.wait_for_load_state("networkidle")
-            page.screenshot(path=str(ARTIFACTS / "api-docs.png"), full_page=False)
-            assert "Edit in Descript: partner API" in page.content()
-        finally:
-            browser.close()
-    from django.db import connections
-
-    connections.close_all()
-    assert violations == [] and errors == []
+    with chromium_page(monkeypatch, height=900) as page:
+        page.goto(f"{live_server.url}/api/docs/")
+        page.get_by_text("Edit in Descript: partner API").first.wait_for(timeout=30_000)
+        operation = page.locator(".opblock-summary-path", has_text="/api/v1/import-links")
+        operation.first.click()
+        page.get_by_text("read_only_token").first.wait_for(timeout=10_000)
+        select = page.locator(".swagger-ui select").first
+        select.wait_for(timeout=10_000)
+        # Swagger UI's icons come from our own static files, not data: URLs.
+        assert "/static/eid/api-docs-" in select.evaluate("e => getComputedStyle(e).backgroundImage")
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(ARTIFACTS / "api-docs.png"), full_page=False)
+        assert "Edit in Descript: partner API" in page.content()
+        assert page.violations == [] and page.page_errors == []

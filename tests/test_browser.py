@@ -11,64 +11,24 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 from demo.media import wav_bytes
 
+from chromium import REPORT_SUBMITS, chromium_page
 from support import ARTIFACTS, start_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
-]
 SCHEMA_PATH = "/v1/edit_in_descript/schema"
-# Installed after base.html's busy-state listener, so it sees the button as that left it.
-REPORT_SUBMITS = """(sel) => document.addEventListener("submit", (event) => {
-    const b = document.querySelector(sel);
-    console.log("eid-submit " + JSON.stringify({disabled: b.disabled, text: b.textContent.trim(),
-                                                busy: b.getAttribute("aria-busy"), prevented: event.defaultPrevented}));
-})"""
 
 
 @pytest.fixture
 def page(monkeypatch):
-    """A fresh Chromium page; the browser and Playwright are stopped afterwards."""
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed at /usr/bin/chromium (`make system-deps` installs it)")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an asyncio loop marked running in this thread, so Django's
-    # async-unsafe guard would refuse the test's own ORM calls (fixtures, final checks). The
-    # site itself runs in live_server's threads, untouched; the variable is unset afterwards.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    p = sync_playwright().start()
-    try:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 800})
-            context.set_default_timeout(30_000)
-            pg = context.new_page()
-            pg.page_errors = []  # uncaught JavaScript errors on any page
-            pg.on("pageerror", lambda exc: pg.page_errors.append(str(exc)))
-            yield pg
-            # ORM calls made while Playwright's loop runs get their own connections (asgiref
-            # keys them by context): close them here, or PostgreSQL cannot drop the test database.
-            from django.db import connections
-
-            connections.close_all()
-            context.close()
-        finally:
-            browser.close()
-    finally:
-        p.stop()
+    with chromium_page(monkeypatch) as pg:
+        yield pg
 
 
 def log_in(page, base: str, username: str, password: str) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -20,66 +19,19 @@ from django.conf import settings
 
 from demo.media import wav_bytes
 
+from chromium import REPORT_SUBMITS, chromium_page
 from support import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 SCHEMA_PATH = "/v1/edit_in_descript/schema"
 DRIVE = "9121bf3a-60fe-4a31-ad59-ed32df610cc3"
-REPORT_VIOLATIONS = """
-document.addEventListener("securitypolicyviolation", (e) => console.log("csp-violation " + JSON.stringify({
-    directive: e.effectiveDirective, blocked: e.blockedURI, source: e.sourceFile, line: e.lineNumber,
-    sample: e.sample, page: location.href})));
-"""
-REPORT_SUBMITS = """(sel) => document.addEventListener("submit", (event) => {
-    const b = document.querySelector(sel);
-    console.log("eid-submit " + JSON.stringify({disabled: b.disabled, text: b.textContent.trim(),
-                                                busy: b.getAttribute("aria-busy"), prevented: event.defaultPrevented}));
-})"""
 
 
 @pytest.fixture
 def page(monkeypatch):
-    """A fresh Chromium page that records CSP violations; stopped afterwards."""
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed at /usr/bin/chromium (`make system-deps` installs it)")
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # see test_browser.page
-    ARTIFACTS.mkdir(exist_ok=True)
-    p = sync_playwright().start()
-    try:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 800})
-            context.set_default_timeout(30_000)
-            context.add_init_script(REPORT_VIOLATIONS)
-            pg = context.new_page()
-            pg.violations = []  # securitypolicyviolation events, and Chromium's CSP console errors
-            pg.page_errors = []
-            pg.console_log = []
-
-            def on_console(msg):
-                pg.console_log.append(msg.text)
-                if msg.text.startswith("csp-violation "):
-                    pg.violations.append(json.loads(msg.text[len("csp-violation "):]))
-                elif "Content Security Policy" in msg.text:
-                    pg.violations.append({"console": msg.text})
-
-            pg.on("console", on_console)
-            pg.on("pageerror", lambda exc: pg.page_errors.append(str(exc)))
-            yield pg
-            from django.db import connections
-
-            connections.close_all()
-            context.close()
-        finally:
-            browser.close()
-    finally:
-        p.stop()
+    with chromium_page(monkeypatch) as pg:
+        yield pg
 
 
 def visit(page, url: str, name: str, status: int = 200) -> None:
