@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -301,3 +302,29 @@ def machine_busy_seconds() -> float:
     """CPU seconds the whole machine spent busy (all cores) since boot: /proc/stat less idle and iowait."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     return (sum(values[:8]) - values[3] - values[4]) / _TICK
+
+
+def run_benchmark(prefix: str, run: Callable[[Stack], int]) -> int:
+    """Print the command, give `run` a fresh Stack; Ctrl-C or SIGTERM stops all it started."""
+    print_command()
+    sigterm_as_interrupt()
+    stack = Stack(prefix)
+    try:
+        return run(stack)
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping everything the benchmark started", flush=True)
+        return 130
+    finally:
+        stack.close()
+
+
+def setup_django_here(env: dict[str, str]) -> None:
+    """Django in this process on the site's environment (database queue), migrated."""
+    os.environ.update({k: v for k, v in env.items() if k != "PYTHONUNBUFFERED"})
+    os.environ.pop("TASKS_BACKEND", None)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)

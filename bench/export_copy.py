@@ -36,7 +36,7 @@ import time
 import requests
 
 from ._common import (
-    BUCKET, S3_KEY_ID, S3_SECRET, Stack, free_port, print_command, sigterm_as_interrupt, site_env, start_s3,
+    BUCKET, S3_KEY_ID, S3_SECRET, Stack, free_port, run_benchmark, setup_django_here, site_env, start_s3,
     start_sandbox,
 )
 
@@ -107,16 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mb < 1 or args.pairs < 1:
         parser.error("--mb and --pairs must be >= 1")
 
-    print_command()
-    sigterm_as_interrupt()
-    stack = Stack("eid-bench-export-")
-    try:
-        return _run(stack, args)
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping everything the benchmark started", flush=True)
-        return 130
-    finally:
-        stack.close()
+    return run_benchmark("eid-bench-export-", lambda stack: _run(stack, args))
 
 
 def _run(stack: Stack, args) -> int:
@@ -125,16 +116,10 @@ def _run(stack: Stack, args) -> int:
     s3_url = start_s3(stack, dict(os.environ))
     sandbox = start_sandbox(stack, dict(os.environ), f"http://127.0.0.1:{free_port()}/descript/import/new")
     env = site_env(stack.tmp / "bench.sqlite3", sandbox, s3_url)
-    os.environ.update({k: v for k, v in env.items() if k not in ("PYTHONUNBUFFERED",)})
-    os.environ.pop("TASKS_BACKEND", None)
-
-    import django
-
-    django.setup()
+    setup_django_here(env)
     import boto3
     from botocore.config import Config
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
 
     import eid.ingest
     from eid import returns, storage
@@ -142,7 +127,6 @@ def _run(stack: Stack, args) -> int:
     from partner_site.library.models import RecordingVersion, VersionAsset
     from sandbox.media import synthetic_chunks
 
-    call_command("migrate", interactive=False, verbosity=0)
     s3 = storage.s3_client()
     s3.create_bucket(Bucket=BUCKET)
     user = get_user_model().objects.create_user("bench", password="bench-pass-1234")

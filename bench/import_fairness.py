@@ -36,7 +36,7 @@ import time
 import requests
 
 from ._common import (
-    BUCKET, PY, Stack, free_port, percentile, print_command, sigterm_as_interrupt, site_env, start_s3,
+    BUCKET, PY, Stack, free_port, percentile, run_benchmark, setup_django_here, site_env, start_s3,
     start_sandbox,
 )
 
@@ -59,16 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.normal < 1 or args.mb < 1 or args.drip_bps < 1:
         parser.error("--normal, --mb and --drip-bps must be >= 1")
 
-    print_command()
-    sigterm_as_interrupt()
-    stack = Stack("eid-bench-fairness-")
-    try:
-        return _run(stack, args)
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping everything the benchmark started", flush=True)
-        return 130
-    finally:
-        stack.close()
+    return run_benchmark("eid-bench-fairness-", lambda stack: _run(stack, args))
 
 
 def _run(stack: Stack, args) -> int:
@@ -78,21 +69,14 @@ def _run(stack: Stack, args) -> int:
     env = site_env(stack.tmp / "bench.sqlite3", sandbox, s3_url)
     for name in MEASURED:
         env.pop(name, None)  # the settings' own defaults: what production runs
-    os.environ.update({k: v for k, v in env.items() if k != "PYTHONUNBUFFERED"})
-    os.environ.pop("TASKS_BACKEND", None)
-
-    import django
-
-    django.setup()
+    setup_django_here(env)
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
 
     from eid import returns, storage
     from eid.conf import eid_settings
     from eid.ingest import object_key
     from eid.models import ReturnedExport
 
-    call_command("migrate", interactive=False, verbosity=0)
     s3 = storage.s3_client()
     s3.create_bucket(Bucket=BUCKET)
     user = get_user_model().objects.create_user("bench", password="bench-pass-1234")

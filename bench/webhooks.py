@@ -35,7 +35,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ._common import PY, Stack, free_port, percentile, print_command, sigterm_as_interrupt, site_env
+from ._common import PY, Stack, free_port, percentile, run_benchmark, setup_django_here, site_env
 
 
 class Receiver:
@@ -99,16 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.events < 1 or args.workers < 1 or args.rate < 0:
         parser.error("--events and --workers must be >= 1, --rate >= 0")
 
-    print_command()
-    sigterm_as_interrupt()
-    stack = Stack("eid-bench-webhooks-")
-    try:
-        return _run(stack, args)
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping everything the benchmark started", flush=True)
-        return 130
-    finally:
-        stack.close()
+    return run_benchmark("eid-bench-webhooks-", lambda stack: _run(stack, args))
 
 
 def _run(stack: Stack, args: argparse.Namespace) -> int:
@@ -121,14 +112,8 @@ def _run(stack: Stack, args: argparse.Namespace) -> int:
         "EID_EXPORT_POLL_SECONDS": "5",
         "LOG_LEVEL": "WARNING",
     })
-    os.environ.update({k: v for k, v in env.items() if k != "PYTHONUNBUFFERED"})
-    os.environ.pop("TASKS_BACKEND", None)
-
-    import django
-
-    django.setup()
+    setup_django_here(env)
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.db import connection, transaction
 
     from eid import webhooks
@@ -137,7 +122,6 @@ def _run(stack: Stack, args: argparse.Namespace) -> int:
     from eid.webhooks.models import WebhookDelivery, WebhookEndpoint
     from partner_site.library.models import MediaFile, Recording
 
-    call_command("migrate", interactive=False, verbosity=0)
     if WebhookEndpoint.objects.exists():
         print("this database has webhook endpoints already: the bench's events would go to them too; "
               "use an empty database", flush=True)
