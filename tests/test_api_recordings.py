@@ -25,6 +25,7 @@ from eid.models import Handoff, ReturnedExport
 from partner_site.library.models import MediaFile, Recording, RecordingVersion, VersionAsset
 
 from api_fuzz import api_schema, fuzz
+from support import bearer
 
 pytestmark = pytest.mark.django_db
 
@@ -555,3 +556,11 @@ def test_a_misspelt_parameter_is_refused_not_ignored(api, alice):
     assert pipeline.bulk(many(1), query="?verfy=1").status_code == 400
     assert pipeline.get("recordings/ep12", expand="all").status_code == 400
     assert not Recording.objects.filter(external_id="ep13").exists()
+
+
+def test_bulk_is_not_an_external_id_and_other_methods_on_it_are_a_documented_405(client, key):
+    answer = client.put("/api/v1/recordings/bulk", data={"title": "x"}, content_type="application/json",
+                        **bearer(key))
+    assert answer.status_code == 405 and answer.json()["code"] == "method_not_allowed"
+    document = client.get("/api/schema/?format=json").json()
+    assert "405" in document["paths"]["/api/v1/recordings/{external_id}"]["put"]["responses"]

@@ -65,6 +65,9 @@ NOT_ACCEPTABLE = "not_acceptable"
 TAG = ["recordings"]
 _OFFSET_WITH_SPACE = re.compile(r" (\d\d(:?\d\d)?)$")
 
+# "bulk" is not an external id (the ids refuse it): /recordings/bulk is the bulk endpoint, which
+# answers only POST, so GET, PUT or DELETE on it is 405.
+BULK_IS_RESERVED = "method_not_allowed"
 EXTERNAL_ID_PARAMETER = OpenApiParameter(
     "external_id", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=EXTERNAL_ID_PATTERN,
     description="The pipeline's own id for the recording: letters, digits and . _ ~ : - (no slash), "
@@ -346,7 +349,8 @@ class RecordingDetail(_RecordingsAPI):
                     "the edits coming back to it.",
         parameters=[EXTERNAL_ID_PARAMETER],
         responses={200: s.RecordingDetailOut,
-                   **error_responses(INVALID_QUERY, RECORDING_NOT_FOUND, NOT_ACCEPTABLE, *COMMON_CODES)},
+                   **error_responses(INVALID_QUERY, RECORDING_NOT_FOUND, NOT_ACCEPTABLE, BULK_IS_RESERVED,
+                                     *COMMON_CODES)},
     )
     def get(self, request: Request, external_id: str) -> Response:
         _only_query(request)
@@ -371,7 +375,7 @@ class RecordingDetail(_RecordingsAPI):
             200: OpenApiResponse(s.PutOut, description="`updated` or `unchanged`."),
             201: OpenApiResponse(s.PutOut, description="`created`."),
             **error_responses(INVALID_RECORDING, OWNER_NOT_ALLOWED, RECORDING_NOT_FOUND, CONFLICT,
-                              STORAGE_UNAVAILABLE, NOT_ACCEPTABLE, *WRITE_CODES, *COMMON_CODES),
+                              STORAGE_UNAVAILABLE, NOT_ACCEPTABLE, BULK_IS_RESERVED, *WRITE_CODES, *COMMON_CODES),
         },
         examples=[
             OpenApiExample("Mix and two tracks", value=PUT_EXAMPLE, request_only=True),
@@ -421,7 +425,7 @@ class RecordingDetail(_RecordingsAPI):
         parameters=[EXTERNAL_ID_PARAMETER],
         responses={200: s.DeleteOut,
                    **error_responses(INVALID_QUERY, RECORDING_NOT_FOUND, NOT_ACCEPTABLE, "read_only_token",
-                                     *COMMON_CODES)},
+                                     BULK_IS_RESERVED, *COMMON_CODES)},
         examples=[OpenApiExample("Deleted, one edit still rendering", response_only=True, status_codes=[200], value={
             "external_id": "ep12", "deleted": True, "files": 3, "versions": 1,
             "imports_in_flight": [{"id": "5b0e2f44-8f7c-4d7e-a1d6-0b6e9f3c2a10", "state": "waiting",
