@@ -69,6 +69,27 @@ DEFAULTS: dict[str, Any] = {
     # after how long a request still marked running is taken to have died.
     "EID_API_IDEMPOTENCY_TTL_SECONDS": 24 * 3600,
     "EID_API_IDEMPOTENCY_RUNNING_SECONDS": 600,
+    # Descript's jobs API and auto-edits (eid.jobs). Callbacks: Descript POSTs to
+    # <EID_JOBS_CALLBACK_BASE>/descript/jobs/callback/<token> when a job stops; empty means no
+    # callbacks (polling alone). Polls: the first after POLL_FIRST seconds, then every POLL
+    # (low, high) seconds, never closer than POLL_MIN for one job; with callbacks, every
+    # POLL_WITH_CALLBACKS (a fallback). One budget per token: at most RATE_PER_MINUTE calls
+    # a minute from all processes together. At most MAX_IN_FLIGHT auto-edits at Descript at
+    # once (a batch's own limit is lower or equal); a step that never stops is given up
+    # after GIVE_UP seconds; an auto-edit no worker moved for STALE seconds is nudged again.
+    "EID_JOBS_CALLBACK_BASE": "",
+    "EID_JOBS_POLL_FIRST_SECONDS": 5.0,
+    "EID_JOBS_POLL_SECONDS": (10.0, 15.0),
+    "EID_JOBS_POLL_MIN_SECONDS": 3.0,
+    "EID_JOBS_POLL_WITH_CALLBACKS_SECONDS": 60.0,
+    "EID_JOBS_RATE_PER_MINUTE": 300,
+    "EID_JOBS_MAX_IN_FLIGHT": 20,
+    "EID_JOBS_BATCH_IN_FLIGHT": 10,
+    "EID_JOBS_GIVE_UP_SECONDS": 6 * 3600.0,
+    "EID_JOBS_STALE_SECONDS": 120.0,
+    "EID_JOBS_FOLDER": "Edit in Descript",
+    "EID_JOBS_TEAM_ACCESS": "",
+    "EID_JOBS_LANGUAGE": "",
 }
 
 

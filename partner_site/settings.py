@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "eid",
     "eid.api",  # the REST API for pipelines (service tokens, import links; REST_FRAMEWORK below)
     "eid.webhooks",  # webhooks out to storage pipelines (EID_WEBHOOK_* below)
+    "eid.jobs",  # Descript's jobs API: auto-edits (import, Underlord, publish; EID_JOBS_* below)
     "drf_spectacular",  # its OpenAPI document (/api/schema/)
     "drf_spectacular_sidecar",  # Swagger UI's files, served from our static files (/api/docs/)
 ]
