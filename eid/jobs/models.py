@@ -161,6 +161,8 @@ class AutoEdit(models.Model):
     attempts = models.PositiveIntegerField(default=0, help_text="Times a worker picked it up.")
 
     created_at = models.DateTimeField(auto_now_add=True)
+    # When it left the queue for Descript (a free slot under EID_JOBS_MAX_IN_FLIGHT and its batch's).
+    started_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -220,6 +222,8 @@ class JobStep(models.Model):
     polls = models.PositiveIntegerField(default=0)
     polls_unchanged = models.PositiveIntegerField(default=0)
     callbacks = models.PositiveIntegerField(default=0)
+    # Transient failures in a row (timeouts, 5xx): retried later, and failed past a bound.
+    retries = models.PositiveSmallIntegerField(default=0)
 
     submit_started_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
