@@ -7,7 +7,8 @@ Events (the hooks eid calls, each in the transaction that records what happened)
     version.created          an edit came back and landed as a new version (eid.ingest)
     returned_export.failed   an import from Descript failed (eid.ingest.Lease.fail)
     handoff.failed           a click on "Edit in Descript" failed (eid.handoff), for endpoints that ask
-    auto_edit.completed, auto_edit.failed   accepted for registration; sent by a later feature
+    auto_edit.completed      an automatic edit landed as a new version (eid.jobs, when installed)
+    auto_edit.failed         an automatic edit failed or was cancelled
 
 A hook writes one WebhookDelivery row per endpoint that wants the event (the outbox: the rows
 commit or roll back with what they describe) and nudges a worker once the transaction commits;
@@ -29,6 +30,7 @@ from django.db import transaction
 
 if TYPE_CHECKING:
     from ..content import ReturnedFile, StoredEdit
+    from ..jobs.models import AutoEdit
     from ..models import Handoff, ReturnedExport
 
 log = logging.getLogger(__name__)
@@ -73,3 +75,16 @@ def handoff_failed(handoff: Handoff) -> None:
     from . import events
 
     _safely("handoff.failed", lambda: events.handoff_failed(handoff))
+
+
+def auto_edit_finished(sender: Any, auto_edit: AutoEdit, **kwargs: Any) -> None:
+    """eid.jobs.signals.auto_edit_finished (sent after the final state commits): connected by
+    WebhooksConfig.ready() only when eid.jobs is installed."""
+    if not _installed():
+        return
+    from . import events
+
+    if auto_edit.state == "done":
+        _safely("auto_edit.completed", lambda: events.auto_edit_completed(auto_edit))
+    elif auto_edit.state in ("failed", "cancelled"):
+        _safely("auto_edit.failed", lambda: events.auto_edit_failed(auto_edit))

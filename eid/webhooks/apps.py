@@ -10,4 +10,12 @@ class WebhooksConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.apps import apps
+
         from . import checks  # noqa: F401  (registers the system checks)
+
+        if apps.is_installed("eid.jobs"):  # eid.webhooks works alone: auto-edit events only with eid.jobs
+            from ..jobs.signals import auto_edit_finished
+            from . import auto_edit_finished as send_auto_edit_event
+
+            auto_edit_finished.connect(send_auto_edit_event, dispatch_uid="eid.webhooks.auto_edit_finished")

@@ -27,6 +27,7 @@ from .models import EVENT_TYPES, EventType, WebhookDelivery, WebhookEndpoint, ne
 
 if TYPE_CHECKING:
     from ..content import ReturnedFile, StoredEdit
+    from ..jobs.models import AutoEdit
     from ..models import Handoff, ReturnedExport
 
 log = logging.getLogger(__name__)
@@ -149,3 +150,47 @@ def handoff_failed(handoff: Handoff) -> list[int]:
         },
     }
     return emit(EventType.HANDOFF_FAILED, data, owner=handoff.user)
+
+
+def _auto_edit_data(ae: AutoEdit) -> dict[str, Any]:
+    """What both auto-edit events say: which item, what was asked, where it went at Descript."""
+    return {
+        "auto_edit": {
+            "id": str(ae.pk),
+            "state": ae.state,
+            "prompt": ae.prompt,
+            "preset": ae.preset.name if ae.preset_id and ae.preset else None,
+            "media_type": ae.media_type,
+            "resolution": ae.resolution or None,
+            "via": ae.via,
+            "created_at": _iso(ae.created_at),
+            "finished_at": _iso(ae.finished_at),
+        },
+        "item": describe_item(ae.item_ref, ae.item_title),
+        "owner": _username(ae.user),
+        "batch": str(ae.batch_id) if ae.batch_id else None,
+        # Descript's own pages (they open for the drive's members only): never a signed media link.
+        "project_url": ae.project_url or None,
+        "share_url": ae.share_url or None,
+    }
+
+
+def auto_edit_completed(ae: AutoEdit) -> list[int]:
+    data = {
+        **_auto_edit_data(ae),
+        "version": ae.version_number,
+        "result_ref": ae.result_ref or None,  # the item the version belongs to (the recording's ref)
+        "agent_summary": ae.agent_summary,
+    }
+    return emit(EventType.AUTO_EDIT_COMPLETED, data, owner=ae.user)
+
+
+def auto_edit_failed(ae: AutoEdit) -> list[int]:
+    """Failed or cancelled (`auto_edit.state` tells which): every auto-edit a pipeline started ends in an event."""
+    data = {
+        **_auto_edit_data(ae),
+        "failure": {"kind": ae.failure_kind or ae.state, "reason": ae.reason,
+                    "failed_files": dict(ae.failed_files or {})},
+        "agent_summary": ae.agent_summary or None,
+    }
+    return emit(EventType.AUTO_EDIT_FAILED, data, owner=ae.user)
