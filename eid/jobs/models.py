@@ -171,6 +171,12 @@ class AutoEdit(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["state", "next_action_at"]), models.Index(fields=["batch", "state"])]
+        constraints = [
+            # One auto-edit of a recording at a time: a second start (a double click, a batch
+            # naming it twice) is refused as already running, even when two race.
+            models.UniqueConstraint(fields=["user", "item_ref"], condition=~Q(state__in=["done", "failed", "cancelled"]),
+                                    name="one_active_auto_edit_per_item"),
+        ]
 
     def __str__(self) -> str:
         return f"Auto-edit of {self.item_title or self.item_ref} ({self.get_state_display()})"
