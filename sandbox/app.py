@@ -10,6 +10,10 @@ dispatch and the public Python API. The endpoints live in the module that owns t
 part of Descript, as functions taking the app:
 
     api.py        /v1/edit_in_descript/schema, /v1/published_projects/<slug>
+    jobs.py       /v1/jobs... (import, agent, publish; get, list, cancel); job state from the clock
+    jobrunner.py  the jobs' background thread: their work, stop effects and callbacks
+    projects.py   /v1/projects, /v1/status, /projects/<id>, PUT /uploads/<id>
+    jobchecks.py  checking jobs-API bodies and queries; jobknobs.py  the jobs' live settings
     importing.py  /import (fetching partner files like Descriptbot)
     shares.py     /projects/<id>/publish, /view/<share_id>, /media/<share_id>/<file>
     control.py    /_sandbox/...
@@ -18,7 +22,8 @@ part of Descript, as functions taking the app:
     state.py      the dataclasses kept in the app's dicts
 
 Those modules are part of the app: they read and change its underscored state
-(`_lock`, `_imports`, `_projects`, `_shares`, `_faults`, `_stopping`) under the same
+(`_lock`, `_imports`, `_projects`, `_shares`, `_faults`, `_stopping`, `_jobs`, `_uploads`,
+`_job_knobs`) under the same
 rule as its methods (hold `_lock` only around dict access, never during I/O).
 """
 
@@ -27,6 +32,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 import secrets
 import string
 import threading
@@ -34,7 +40,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any
 
@@ -42,14 +48,17 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from . import api, control, importing, pages, shares
+from . import api, control, importing, jobs, pages, projects, shares
 from .api import validate_schema_body
 from .faults import answer_with_fault, normalize_fault, take_fault
 from .importing import presigned_hours_left
+from .jobknobs import JobKnobs, updated
+from .jobrunner import JobRunner
+from .jobs import state_of
 from .media import synthetic_sha256
 from .pages import json_error, json_response, page
 from .shares import estimate_duration
-from .state import PendingImport, Project, Share
+from .state import Job, PendingImport, Project, Share, Upload
 
 __all__ = ["SandboxApp", "SandboxConfig", "presigned_hours_left", "validate_schema_body"]
 
@@ -57,6 +66,7 @@ log = logging.getLogger("sandbox")
 
 MAX_RECORDED = 10_000  # bounded so long benchmark runs do not grow memory forever
 _SHARE_ALPHABET = string.ascii_letters + string.digits
+_JOB_PATH = re.compile(r"^/v1/jobs/([^/]+)$")
 
 
 @dataclass
@@ -68,6 +78,9 @@ class SandboxConfig:
     public_url: str = ""
     # How long the import page waits for one partner file (per read and in total).
     fetch_timeout: float = 30.0
+    # The jobs API's starting settings (durations, time_scale, callbacks, faults): see jobknobs.py.
+    # reset() returns to these; POST /_sandbox/jobs/config changes the live copy.
+    jobs: JobKnobs = field(default_factory=JobKnobs)
 
 
 class _Request(Request):
@@ -90,11 +103,26 @@ class SandboxApp:
         self._imports: dict[str, PendingImport] = {}
         self._projects: dict[str, Project] = {}
         self._shares: dict[str, Share] = {}
+        self._jobs: dict[str, Job] = {}
+        self._uploads: dict[str, Upload] = {}
+        self._job_seq = 0
+        self._job_knobs: JobKnobs = replace(config.jobs)
+        self._job_runner = JobRunner(self)
         self._url_map = Map(
             [
                 Rule("/", endpoint="index", methods=["GET"]),
                 Rule("/v1/edit_in_descript/schema", endpoint="schema", methods=["POST"]),
                 Rule("/v1/published_projects/<slug>", endpoint="published", methods=["GET"]),
+                Rule("/v1/jobs/import/project_media", endpoint="job_import", methods=["POST"]),
+                Rule("/v1/jobs/agent", endpoint="job_agent", methods=["POST"]),
+                Rule("/v1/jobs/publish", endpoint="job_publish", methods=["POST"]),
+                Rule("/v1/jobs", endpoint="jobs_list", methods=["GET"]),
+                Rule("/v1/jobs/<job_id>", endpoint="job", methods=["GET", "DELETE"]),
+                Rule("/v1/projects", endpoint="projects_list", methods=["GET"]),
+                Rule("/v1/projects/<project_id>", endpoint="project", methods=["GET"]),
+                Rule("/v1/status", endpoint="status", methods=["GET"]),
+                Rule("/projects/<project_id>", endpoint="project_page", methods=["GET"]),
+                Rule("/uploads/<upload_id>", endpoint="upload", methods=["PUT"]),
                 Rule("/import", endpoint="import_page", methods=["GET"]),
                 Rule("/projects/<project_id>/publish", endpoint="publish", methods=["POST"]),
                 Rule("/view/<share_id>", endpoint="view", methods=["GET"]),
@@ -104,6 +132,8 @@ class SandboxApp:
                 Rule("/_sandbox/reset", endpoint="c_reset", methods=["POST"]),
                 Rule("/_sandbox/requests", endpoint="c_requests", methods=["GET", "DELETE"]),
                 Rule("/_sandbox/shares", endpoint="c_shares", methods=["POST"]),
+                Rule("/_sandbox/jobs", endpoint="c_jobs", methods=["GET"]),
+                Rule("/_sandbox/jobs/config", endpoint="c_jobs_config", methods=["GET", "POST", "DELETE"]),
             ],
             strict_slashes=False,
         )
@@ -117,11 +147,23 @@ class SandboxApp:
     _ep_publish = shares.publish
     _ep_view = shares.view_page
     _ep_media = shares.media_file
+    _ep_job_import = jobs.submit_import
+    _ep_job_agent = jobs.submit_agent
+    _ep_job_publish = jobs.submit_publish
+    _ep_jobs_list = jobs.list_jobs
+    _ep_job = jobs.get_job
+    _ep_projects_list = projects.list_projects
+    _ep_project = projects.get_project
+    _ep_status = projects.api_status
+    _ep_project_page = projects.project_page
+    _ep_upload = projects.receive_upload
     _ep_c_health = control.health
     _ep_c_faults = control.fault_rules
     _ep_c_reset = control.reset
     _ep_c_requests = control.recorded_requests
     _ep_c_shares = control.synthetic_share
+    _ep_c_jobs = control.all_jobs
+    _ep_c_jobs_config = control.job_settings
 
     # ------------------------------------------------------------------ public Python API
 
@@ -145,13 +187,55 @@ class SandboxApp:
             return [dict(f) for f in self._faults]
 
     def reset(self) -> None:
-        """Forget faults, recorded requests, imports, projects and shares."""
+        """Forget faults, recorded requests, imports, projects, shares and jobs; job settings back to the config's."""
         with self._lock:
             self._faults.clear()
             self._recorded.clear()
             self._imports.clear()
             self._projects.clear()
             self._shares.clear()
+            self._jobs.clear()
+            self._uploads.clear()
+            self._job_knobs = replace(self.config.jobs)
+
+    def configure_jobs(self, **changes: Any) -> dict[str, Any]:
+        """Change the jobs' live settings (see jobknobs.JobKnobs); returns them all. ValueError says what is wrong."""
+        with self._lock:
+            self._job_knobs = updated(self._job_knobs, changes)
+            return self._job_knobs.as_dict()
+
+    def job_settings(self) -> dict[str, Any]:
+        with self._lock:
+            return self._job_knobs.as_dict()
+
+    def reset_job_settings(self) -> dict[str, Any]:
+        with self._lock:
+            self._job_knobs = replace(self.config.jobs)
+            return self._job_knobs.as_dict()
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every job, oldest first: type, state, project, timeline and callback attempts (for tests)."""
+        now = self.clock()
+        with self._lock:
+            return [
+                {
+                    "job_id": j.id,
+                    "job_type": j.job_type,
+                    "job_state": state_of(j, now),
+                    "project_id": j.project_id,
+                    "created_at": j.created_at,
+                    "started_at": j.started_at,
+                    "planned_stop": j.planned_stop,
+                    "work_done_at": j.work_done_at,
+                    "cancelled_at": j.cancelled_at,
+                    "result_status": (j.result or {}).get("status"),
+                    "callback_url": j.callback_url,
+                    "callback_attempts": [
+                        {"at": a.at, "status": a.status, "error": a.error} for a in j.callback_attempts
+                    ],
+                }
+                for j in sorted(self._jobs.values(), key=lambda j: j.seq)
+            ]
 
     def requests(self, path_prefix: str = "") -> list[dict[str, Any]]:
         """Recorded requests whose path starts with `path_prefix`, oldest first."""
@@ -202,8 +286,9 @@ class SandboxApp:
         }
 
     def stop(self) -> None:
-        """Wake any request sleeping in a fault so the server can shut down promptly."""
+        """Wake any request sleeping in a fault, and end the jobs' thread, so the server can shut down promptly."""
         self._stopping.set()
+        self._job_runner.stop()
 
     # ------------------------------------------------------------------ WSGI
 
@@ -221,11 +306,16 @@ class SandboxApp:
         path = request.path
         if path.startswith("/_sandbox/"):
             return self._route(request)  # control plane: no faults, not recorded
-        self._record(request)
+        entry = self._record(request)
         fault = take_fault(self, request.method, path)
         if fault is None:
-            return self._route(request)
-        return answer_with_fault(self, request, fault)
+            response = self._route(request)
+        else:
+            response = answer_with_fault(self, request, fault)
+        with self._lock:
+            entry["status"] = response.status_code
+            entry["job_id"] = entry["job_id"] or request.environ.get("sandbox.job_id")
+        return response
 
     def _route(self, request: Request) -> Response:
         adapter = self._url_map.bind_to_environ(request.environ)
@@ -256,7 +346,7 @@ class SandboxApp:
 
     # ------------------------------------------------------------------ state helpers
 
-    def _record(self, request: Request) -> None:
+    def _record(self, request: Request) -> dict[str, Any]:
         body_json = None
         if request.method in ("POST", "PUT", "PATCH") and (request.content_length or 0) <= (1 << 20):
             try:
@@ -268,9 +358,13 @@ class SandboxApp:
                     body_json = json.loads(raw)
                 except ValueError:
                     body_json = None
+        job_path = _JOB_PATH.match(request.path)
+        job_id = job_path.group(1) if job_path and request.method in ("GET", "DELETE") else None
         entry = {
             "method": request.method,
             "path": request.path,
+            # GET/DELETE /v1/jobs/<id>: that id; a POST that created a job: the new job's id.
+            "job_id": job_id,
             "query": request.query_string.decode("latin-1"),
             "user_agent": request.headers.get("User-Agent"),
             "range": request.headers.get("Range"),
@@ -278,9 +372,12 @@ class SandboxApp:
             "authorization_present": "Authorization" in request.headers,
             "json": body_json,
             "at": self.clock(),
+            "wall": time.time(),  # real time even when a test moves `clock`: for cadence checks
+            "status": None,  # the answer's status, filled in once answered
         }
         with self._lock:
             self._recorded.append(entry)
+        return entry
 
     def _new_share_id(self) -> str:
         with self._lock:

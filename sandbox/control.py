@@ -86,3 +86,23 @@ def synthetic_share(app: SandboxApp, request: Request) -> Response:
     if payload.get("media_bytes", 0) < 0:
         return json_error(400, "media_bytes must be >= 0")
     return json_response(201, app.create_share(**payload))
+
+
+def all_jobs(app: SandboxApp, request: Request) -> Response:
+    """GET /_sandbox/jobs: every job (type, state, timeline, callback attempts), oldest first."""
+    return json_response(200, app.jobs())
+
+
+def job_settings(app: SandboxApp, request: Request) -> Response:
+    """GET (read), POST (change some) or DELETE (back to the config's) /_sandbox/jobs/config"""
+    if request.method == "GET":
+        return json_response(200, app.job_settings())
+    if request.method == "DELETE":
+        return json_response(200, app.reset_job_settings())
+    payload = _control_json(request)
+    if isinstance(payload, Response):
+        return payload
+    try:
+        return json_response(200, app.configure_jobs(**payload))
+    except ValueError as exc:
+        return json_error(400, str(exc))

@@ -1,6 +1,6 @@
 """Fault rules: checking them, picking the ones a request matches, and answering with them.
 
-A rule (see README) matches by path prefix and method; every matching rule applies
+A rule (see README) matches by path prefix (and `path_regex`, a full match) and method; every matching rule applies
 together (later ones win) and uses up one of its `times`. Sleeping (latency, hangs,
 throttling) waits on the app's stop event, so stopping the server wakes it.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import socket
 import threading
 import time
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 FAULT_KEYS = {
     "path", "method", "times", "latency_ms", "status", "body", "content_type",
     "headers", "hang_seconds", "body_size", "throttle_bps", "redirect_to", "body_b64",
+    "path_regex", "hold_after_seconds", "drop_after",
 }
 
 
@@ -47,6 +49,19 @@ def normalize_fault(rule: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"{key} must be >= {minimum}")
         out[key] = v
 
+    if rule.get("path_regex") is not None:
+        # e.g. "/v1/jobs/[^/]+" with method GET: every job's status, not the list or the submits.
+        if not isinstance(rule["path_regex"], str):
+            raise ValueError("path_regex must be a string")
+        try:
+            re.compile(rule["path_regex"])
+        except re.error as exc:
+            raise ValueError(f"path_regex is not a regular expression: {exc}") from None
+        out["path_regex"] = rule["path_regex"]
+    if rule.get("drop_after") is not None:
+        if not isinstance(rule["drop_after"], bool):
+            raise ValueError("drop_after must be true or false")
+        out["drop_after"] = rule["drop_after"]
     if rule.get("method") is not None:
         if not isinstance(rule["method"], str):
             raise ValueError("method must be a string")
@@ -57,6 +72,7 @@ def normalize_fault(rule: dict[str, Any]) -> dict[str, Any]:
     if "status" in out and out["status"] > 599:
         raise ValueError("status must be <= 599")
     number("hang_seconds", 0)
+    number("hold_after_seconds", 0)
     number("body_size", 0, integer=True)
     number("throttle_bps", 1, integer=True)
     for key in ("body", "content_type", "redirect_to"):
@@ -86,11 +102,13 @@ def take_fault(app: SandboxApp, method: str, path: str) -> dict[str, Any] | None
         for rule in list(app._faults):
             if not path.startswith(rule["path"]):
                 continue
+            if rule.get("path_regex") and not re.fullmatch(rule["path_regex"], path):
+                continue
             if rule.get("method") and rule["method"] != method:
                 continue
             matched = True
             headers = {**merged.get("headers", {}), **rule.get("headers", {})}
-            merged.update({k: v for k, v in rule.items() if k not in ("id", "times", "path", "method")})
+            merged.update({k: v for k, v in rule.items() if k not in ("id", "times", "path", "method", "path_regex")})
             if headers:
                 merged["headers"] = headers
             if rule.get("times") is not None:
@@ -106,6 +124,13 @@ def answer_with_fault(app: SandboxApp, request: Request, fault: dict[str, Any]) 
         sleep(app, fault["latency_ms"] / 1000.0)
     if fault.get("hang_seconds") is not None:
         return hang(app, request, fault["hang_seconds"])
+    if fault.get("hold_after_seconds") is not None or fault.get("drop_after"):
+        # The request takes effect (a job is created), and only then is the answer late or lost.
+        response = app._route(request)
+        sleep(app, fault.get("hold_after_seconds") or 0.0)
+        if fault.get("drop_after"):
+            return hang(app, request, 0.0)
+        return response
     if fault.get("redirect_to") is not None:
         status = fault.get("status", 302)
         response = Response(status=status if 300 <= status < 400 else 302)

@@ -18,7 +18,7 @@ from werkzeug.wrappers import Request, Response
 
 from .media import cues_from_lines, make_vtt, wav_duration
 from .pages import page
-from .state import Share
+from .state import FileResult, Project, Share
 
 if TYPE_CHECKING:
     from .app import SandboxApp
@@ -78,6 +78,24 @@ def publish(app: SandboxApp, request: Request, project_id: str) -> Response:
             409,
         )
     is_video = any(f.looks_video for f in project.files)
+    share = build_share(app, project, source, title, is_video, app.config.render_seconds)
+    with app._lock:
+        app._shares[share.id] = share
+    response = Response(status=303)
+    response.headers["Location"] = app._share_url(share.id)
+    return response
+
+
+def build_share(
+    app: SandboxApp,
+    project: Project,
+    source: FileResult,
+    title: str,
+    is_video: bool,
+    render_seconds: float,
+    share_id: str | None = None,
+) -> Share:
+    """A share of `project` serving `source`'s bytes (a new id, or `share_id` when republishing)."""
     if source.data is not None:
         media, seed = source.data, None
         duration = wav_duration(source.data) or estimate_duration(len(source.data), is_video)
@@ -85,25 +103,20 @@ def publish(app: SandboxApp, request: Request, project_id: str) -> Response:
         # Too big to have kept: stand in with a synthetic stream of the same size.
         media, seed = None, f"project:{project.id}"
         duration = estimate_duration(source.bytes_received, is_video)
-    share = Share(
-        id=app._new_share_id(),
+    return Share(
+        id=share_id or app._new_share_id(),
         title=title,
-        partner=project.partner_drive_id,
+        partner=project.partner_drive_id or None,
         source=project.source_id,
         project_id=project.id,
         published_at=app.clock(),
-        render_seconds=app.config.render_seconds,
+        render_seconds=render_seconds,
         is_video=is_video,
         size=source.bytes_received,
         duration=duration,
         media=media,
         seed=seed,
     )
-    with app._lock:
-        app._shares[share.id] = share
-    response = Response(status=303)
-    response.headers["Location"] = app._share_url(share.id)
-    return response
 
 
 def view_page(app: SandboxApp, request: Request, share_id: str) -> Response:
