@@ -170,12 +170,23 @@ class DescriptClient:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    def _send(self, method: str, path: str, *, body: Any = None, timeout: tuple[float, float]) -> requests.Response:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        timeout: tuple[float, float],
+    ) -> requests.Response:
+        """One HTTP request, no retries (eid.jobs.client has its own policy around this)."""
         data = None if body is None else json.dumps(body, separators=(",", ":"))
         headers = self._headers()
         if data is not None:
             headers["Content-Type"] = "application/json"
-        return self.session.request(method, f"{self.base}{path}", data=data, headers=headers, timeout=timeout)
+        return self.session.request(
+            method, f"{self.base}{path}", params=params, data=data, headers=headers, timeout=timeout
+        )
 
     def call(self, method: str, path: str, *, body: Any = None, budget: float = 10.0) -> tuple[requests.Response, int]:
         """Send one request with the retry policy, within `budget` seconds.
