@@ -459,6 +459,8 @@ def test_agent_and_publish_whose_connection_dropped_are_found_in_their_project(j
     publish = jobs.find_submitted(job_type="publish", since=since, project_id=created.project_id)
     assert publish is not None and publish.job_type == "publish"
     assert [j["job_type"] for j in fast.jobs()] == ["import/project_media", "agent", "publish"]
+    assert jobs.find_submitted(job_type="agent", since=since, project_id=created.project_id,
+                               exclude={agent.job_id}) is None, "a job the caller already knows is not the answer"
     assert jobs.find_submitted(job_type="publish", since=datetime.now(UTC) + timedelta(minutes=5),
                                project_id=created.project_id) is None
 

@@ -26,7 +26,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -663,11 +663,14 @@ class JobsClient:
         since: datetime,
         project_id: str | None = None,
         project_name: str | None = None,
+        exclude: Collection[str] = (),
     ) -> Job | None:
         """The newest `job_type` job created since `since` in the project, or None.
 
         For a submit whose answer was lost: the import (and an agent run that creates its
-        project) is found by its project's unique name first, then that project's jobs.
+        project) is found by its project's unique name first, then that project's jobs. Jobs
+        in `exclude` (those the caller already knows, e.g. an earlier failed attempt's) are
+        never the answer.
         """
         if not project_id and not project_name:
             raise ValueError("find_submitted needs the project's id or its unique name")
@@ -682,7 +685,8 @@ class JobsClient:
             job
             for pid in project_ids
             for job in self.iter_jobs(project_id=pid, type=type_filter, created_after=after)
-            if job.job_type == job_type and (job.created_at is None or job.created_at >= after)
+            if job.job_type == job_type and job.job_id not in exclude
+            and (job.created_at is None or job.created_at >= after)
         ]
         if not found:
             return None
