@@ -307,6 +307,7 @@ class SandboxApp:
         if path.startswith("/_sandbox/"):
             return self._route(request)  # control plane: no faults, not recorded
         entry = self._record(request)
+        request.environ["sandbox.record"] = entry  # for endpoints that add to it (a created job's id)
         fault = take_fault(self, request.method, path)
         if fault is None:
             response = self._route(request)
@@ -314,7 +315,6 @@ class SandboxApp:
             response = answer_with_fault(self, request, fault)
         with self._lock:
             entry["status"] = response.status_code
-            entry["job_id"] = entry["job_id"] or request.environ.get("sandbox.job_id")
         return response
 
     def _route(self, request: Request) -> Response:

@@ -178,7 +178,10 @@ def _new_job(app: SandboxApp, job_type: str, project_id: str, body: dict[str, An
 
 
 def _created(app: SandboxApp, request: Request, job: Job, extra: dict[str, Any] | None = None) -> Response:
-    request.environ["sandbox.job_id"] = job.id  # the request record names the job it created
+    entry = request.environ.get("sandbox.record")
+    if entry is not None:
+        with app._lock:  # named at once: a held or dropped answer still shows which job it made
+            entry["job_id"] = job.id
     app._job_runner.wake()
     payload = {
         "job_id": job.id,
