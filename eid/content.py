@@ -140,6 +140,14 @@ class ContentAdapter(abc.ABC):
         """Where a user sees the item (linked from the import pages). Optional."""
         return ""
 
+    def option_names(self, item: Any) -> tuple[str, ...]:
+        """The download options of `item`, for an auto-edit that names none (eid.jobs). Optional.
+
+        The auto-edit sends the multitrack one if there is one, else the first Descript imports.
+        Without this method an auto-edit must name its option.
+        """
+        return ()
+
     def describe_item(self, ref: str) -> dict[str, Any]:
         """More about the item `ref` for webhook payloads (eid.webhooks), JSON-serialisable. Optional.
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from . import netsafe, storage, webhooks
@@ -40,6 +41,11 @@ if TYPE_CHECKING:
     from .copyslots import CopySlots
 
 log = logging.getLogger(__name__)
+
+# Sent once an import ends (done or failed), after the write that says so commits, with `export`
+# (the row). Apps built on the way back listen (eid.jobs: an auto-edit copying its result home);
+# eid itself knows none of them.
+export_finished = Signal()
 
 State = ReturnedExport.State
 MAX_COPY_ATTEMPTS = 5
@@ -118,6 +124,8 @@ class Lease:
                      finished_at=timezone.now(), next_check_at=None)
         if self.export.state == State.FAILED:  # released: the row says so (else the lease was lost)
             webhooks.returned_export_failed(self.export)
+            export = self.export
+            transaction.on_commit(lambda: export_finished.send(ReturnedExport, export=export))
         return Step()
 
 
@@ -519,6 +527,7 @@ def _publish_version(lease: Lease, stored: tuple[ReturnedFile, ...], duration: f
         # Deliveries are written in this transaction (they exist if and only if the version
         # does) and sent by the worker after it commits.
         webhooks.version_created(row, result, stored, duration)
+        transaction.on_commit(lambda: export_finished.send(ReturnedExport, export=row))
     log.info("export %s: version %s of item %s is ready", row.pk, result.version, result.ref)
 
 

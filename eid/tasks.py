@@ -6,6 +6,7 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.apps import apps as django_apps
 from django_tasks import task
 
 if TYPE_CHECKING:
@@ -64,6 +65,10 @@ def sweep_stale() -> int:
     from .webhooks.tasks import requeue_lost
 
     requeue_lost()  # and webhook deliveries whose nudge was lost (logs its own count)
+    if django_apps.is_installed("eid.jobs"):
+        from .jobs.tasks import sweep_stale as sweep_auto_edits
+
+        sweep_auto_edits()  # and auto-edits no worker is moving (logs its own count)
     return len(ids)
 
 

@@ -20,6 +20,7 @@ urlpatterns = [
     path("assets/<int:asset_id>/download/", library_views.download_asset, name="download_asset"),
     path("accounts/", include(account_urls)),
     path("descript/", include("eid.urls")),
+    path("", include("eid.jobs.urls")),  # auto-edits' pages and Descript's job callbacks
     # The storage pipelines' recordings API (the library's; eid.api's own endpoints sit beside it).
     path("api/v1/", include("partner_site.library.api.urls")),
     path("api/v1/", include("eid.api.urls")),

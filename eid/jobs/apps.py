@@ -8,3 +8,7 @@ class JobsConfig(AppConfig):
     label = "eid_jobs"
     verbose_name = "Edit in Descript: auto-edits"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Hears the way back's finished imports (an auto-edit copying home), in every process.
+        from . import homecoming  # noqa: F401

@@ -12,7 +12,7 @@ from django.urls import reverse
 from eid.content import Content, ContentAdapter, ReturnedEdit, Source, SourceFile, StoredEdit
 
 from .models import MediaFile, Recording, RecordingVersion, VersionAsset
-from .options import find_option
+from .options import download_options, find_option
 
 
 def _is_uuid(value: str) -> bool:
@@ -41,6 +41,9 @@ class LibraryContent(ContentAdapter):
             files=tuple(SourceFile(f.key, f.display_name, f.start_offset) for f in chosen.files),
             multitrack=chosen.is_multitrack,
         )
+
+    def option_names(self, item: Recording) -> tuple[str, ...]:
+        return tuple(option.slug for option in download_options(item))
 
     def find_source(self, user: Any, source_id: str) -> Source | None:
         if not _is_uuid(source_id):
