@@ -331,7 +331,7 @@ class SandboxApp:
     def _http_error(self, request: Request, exc: HTTPException) -> Response:
         status = exc.code or 500
         if 300 <= status < 400:  # routing redirects (e.g. trailing slashes)
-            return exc.get_response(request.environ)  # type: ignore[return-value]
+            return exc.get_response(request.environ)
         if request.path.startswith(("/v1/", "/_sandbox/", "/media/")):
             response = json_error(status, HTTPStatus(status).phrase)
             if isinstance(exc, MethodNotAllowed) and exc.valid_methods:

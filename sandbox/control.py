@@ -72,7 +72,7 @@ def synthetic_share(app: SandboxApp, request: Request) -> Response:
     unknown = set(payload) - allowed
     if unknown:
         return json_error(400, f"unknown keys: {', '.join(sorted(unknown))}")
-    checks = {
+    checks: dict[str, type | tuple[type, ...]] = {
         "title": str, "partner": (str, type(None)), "source": (str, type(None)),
         "media_bytes": int, "seed": str, "video": bool,
         "render_seconds": (int, float), "duration_seconds": (int, float, type(None)),

@@ -67,12 +67,12 @@ def list_projects(app: SandboxApp, request: Request) -> Response:
         return json_error(401, UNAUTHORIZED)
     args = request.args
     bounds: dict[str, float] = {}
-    for key in ("created_after", "created_before", "updated_after", "updated_before"):
-        if args.get(key) is not None:
-            parsed = parse_time(args[key])
+    for bound in ("created_after", "created_before", "updated_after", "updated_before"):
+        if args.get(bound) is not None:
+            parsed = parse_time(args[bound])
             if parsed is None:
-                return json_error(400, f"{key} must be an ISO 8601 timestamp")
-            bounds[key] = parsed
+                return json_error(400, f"{bound} must be an ISO 8601 timestamp")
+            bounds[bound] = parsed
     sort = args.get("sort", "created_at")
     if sort not in SORTS:
         return json_error(400, f'"sort" must be one of [{", ".join(SORTS)}]')
