@@ -421,3 +421,41 @@ def test_batch_bad_input_exits_2_and_writes_nothing(two_recordings, args, kind):
     code, out, _ = descript("batch", str(first.pk), *args, "--json")
     assert code == 2 and lines(out)[0]["error"]["kind"] == kind
     assert not AutoEdit.objects.exists()
+
+
+class Terminal(StringIO):
+    """A stream that says it is a terminal, as a person's shell is."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_watch_draws_a_live_bar_with_descripts_label_and_percent(s3, sandbox):
+    put(s3, "alice/solo.wav")
+    sandbox.configure_jobs(import_seconds=1.5)
+    job_id = lines(descript("import", "alice/solo.wav", "--json")[1])[0]["job_id"]
+    screen = Terminal()
+
+    call_command("descript", "jobs", "watch", job_id, stdout=screen, stderr=StringIO())
+
+    drawn = screen.getvalue()
+    assert "\x1b[" in drawn  # drawn in place with terminal escapes, not printed line by line
+    assert any(label in drawn for label in ("Downloading media", "Transcribing", "Creating compositions"))
+    assert "Import: running" in drawn and "100%" in drawn
+    assert f"Import job {job_id}: stopped (success)" in drawn
+
+
+def test_a_429_while_watching_is_waited_out_for_its_retry_after(s3, sandbox):
+    put(s3, "alice/solo.wav")
+    job_id = lines(descript("import", "alice/solo.wav", "--json")[1])[0]["job_id"]
+    sandbox.add_fault(path=f"/v1/jobs/{job_id}", method="GET", times=1, status=429, headers={"Retry-After": "1"},
+                      body=json.dumps({"error": "rate_limit_exceeded", "message": "Too many requests"}),
+                      content_type="application/json")
+
+    code, out, err = descript("jobs", "watch", job_id, "--json")
+
+    assert code == 0, err
+    assert lines(out)[-1]["result"]["status"] == "success"
+    gets = [(r["wall"], r["status"]) for r in sandbox.requests(f"/v1/jobs/{job_id}") if r["method"] == "GET"]
+    assert gets[0][1] == 429 and gets[1][1] == 200
+    assert gets[1][0] - gets[0][0] >= 1.0 - 0.05
