@@ -16,3 +16,8 @@ if apps.is_installed("eid.webhooks"):  # webhooks out: endpoints, delivery logs,
     from ..webhooks.urls import urlpatterns as webhook_urlpatterns
 
     urlpatterns += webhook_urlpatterns
+
+if apps.is_installed("eid.jobs"):  # auto-edits: start batches, follow them, cancel, choose (eid.jobs.api)
+    from ..jobs.api import urlpatterns as auto_edit_urlpatterns
+
+    urlpatterns += auto_edit_urlpatterns

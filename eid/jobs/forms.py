@@ -57,5 +57,6 @@ class AutoEditForm(forms.Form):
         parts = []
         for name, errors in self.errors.items():
             label = self.fields[name].label or name.replace("_", " ") if name in self.fields else ""
-            parts.append(f"{label}: {' '.join(errors)}" if label else " ".join(errors))
+            words = " ".join(str(error) for error in errors)
+            parts.append(f"{label}: {words}" if label else words)
         return " ".join(parts)

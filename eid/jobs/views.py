@@ -41,12 +41,20 @@ _HEADLINES = {
 }
 
 
+def _imported_count(ae: AutoEdit) -> int | None:
+    """How many files a partial import brought in (for "Go on with the N files that imported")."""
+    content = get_adapter().get_content(ae.user, ae.item_ref, ae.option)
+    if content is None:
+        return None
+    return max(0, len(content.files) - len(ae.failed_files or {}))
+
+
 def status_payload(ae: AutoEdit) -> dict[str, Any]:
     """What the status page shows, as JSON: the machine's description, plus where things are."""
     payload = dict(machine.describe(ae))
     ref = ae.result_ref or ae.item_ref
     payload["item_url"] = (get_adapter().item_url(ref) or None) if ref else None
-    payload["item_title"] = ae.item_title
+    payload["imported_count"] = _imported_count(ae) if payload.get("can_choose") else None
     return payload
 
 
@@ -77,8 +85,8 @@ def start(request: SignedInRequest, ref: str) -> HttpResponse:
     """The recording page's form: one auto-edit of the signed-in user's own recording."""
     if "\x00" in ref or len(ref) > MAX_REF_LENGTH:
         raise Http404("No such recording")
-    if (refusal := _throttled(request)) is not None:
-        return refusal
+    if (slow_down := _throttled(request)) is not None:
+        return slow_down
     form = AutoEditForm(request.POST)
     if not form.is_valid():
         return error_page(request, 400, "This edit cannot start", form.errors_in_words())
@@ -95,7 +103,10 @@ def start(request: SignedInRequest, ref: str) -> HttpResponse:
 @answers("GET")
 def auto_edit_page(request: SignedInRequest, auto_edit_id: Any) -> HttpResponse:
     ae = _own(request, auto_edit_id)
-    return render(request, "eid_jobs/status.html", {"ae": ae, "status": status_payload(ae)})
+    batch = ae.batch
+    can_see_batch = batch is not None and (request.user.is_staff or batch.requested_by == request.user.get_username())
+    return render(request, "eid_jobs/status.html",
+                  {"ae": ae, "status": status_payload(ae), "can_see_batch": can_see_batch})
 
 
 @never_cache
@@ -153,8 +164,9 @@ def _batch_for(request: SignedInRequest, batch_id: Any) -> AutoEditBatch:
 
 def batch_payload(request: HttpRequest, batch: AutoEditBatch) -> dict[str, Any]:
     counts = machine.batch_counts(batch)
-    items = []
+    words = dict(AutoEdit.State.choices)
     staff = bool(getattr(request.user, "is_staff", False))
+    items = []
     for ae in batch.auto_edits.order_by("created_at", "id"):
         if ae.user_id == getattr(request.user, "pk", None):
             url = reverse("eid_jobs:auto_edit", args=[ae.pk])
@@ -163,11 +175,13 @@ def batch_payload(request: HttpRequest, batch: AutoEditBatch) -> dict[str, Any]:
         else:
             url = ""
         items.append({"id": str(ae.pk), "item_ref": ae.item_ref, "item_title": ae.item_title or ae.item_ref,
-                      "state": ae.state, "state_label": ae.get_state_display(), "reason": ae.reason,
+                      "state": ae.state, "state_words": ae.get_state_display(), "reason": ae.reason,
                       "version_number": ae.version_number, "url": url})
-    active = sum(n for state, n in counts.items() if state not in AutoEdit.FINAL_STATES)
-    return {"id": str(batch.pk), "name": str(batch), "counts": counts, "total": len(items),
-            "final": active == 0, "items": items}
+    by_state = [{"state": state, "words": words[state], "n": counts.get(state, 0)}
+                for state in AutoEdit.State.values if counts.get(state)]
+    active = sum(counts.get(state, 0) for state in AutoEdit.State.values if state not in AutoEdit.FINAL_STATES)
+    return {"id": str(batch.pk), "name": str(batch), "counts": counts, "by_state": by_state,
+            "total": len(items), "final": active == 0, "items": items}
 
 
 @never_cache
@@ -175,10 +189,7 @@ def batch_payload(request: HttpRequest, batch: AutoEditBatch) -> dict[str, Any]:
 @answers("GET")
 def batch_page(request: SignedInRequest, batch_id: Any) -> HttpResponse:
     batch = _batch_for(request, batch_id)
-    payload = batch_payload(request, batch)
-    labels = dict(AutoEdit.State.choices)
-    counts = [(state, labels.get(state, state), n) for state, n in payload["counts"].items()]
-    return render(request, "eid_jobs/batch.html", {"batch": batch, "status": payload, "counts": counts})
+    return render(request, "eid_jobs/batch.html", {"batch": batch, "status": batch_payload(request, batch)})
 
 
 @never_cache

@@ -1,6 +1,13 @@
+from django.apps import apps
 from django.contrib import admin
 
 from .models import MediaFile, Recording, RecordingVersion, VersionAsset
+
+AUTO_EDIT_ACTIONS: list = []
+if apps.is_installed("eid.jobs"):  # a batch of auto-edits of the selected recordings, each for its owner
+    from eid.jobs.admin import auto_edit_action
+
+    AUTO_EDIT_ACTIONS = [auto_edit_action(get_ref=lambda r: str(r.pk), get_user=lambda r: r.owner)]
 
 
 class MediaFileInline(admin.TabularInline):
@@ -21,6 +28,7 @@ class RecordingAdmin(admin.ModelAdmin):
     search_fields = ("title", "owner__username", "source_id", "external_id")
     readonly_fields = ("source_id", "updated_at")
     inlines = [MediaFileInline, VersionInline]
+    actions = AUTO_EDIT_ACTIONS
 
 
 class AssetInline(admin.TabularInline):

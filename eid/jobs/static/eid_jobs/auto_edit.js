@@ -46,8 +46,8 @@
     var li = el("li");
     li.dataset.kind = step.kind || "";
     li.dataset.state = step.state || "";
-    li.appendChild(el("span", "ae-step-name", step.kind_label || step.kind));
-    li.appendChild(el("span", "ae-step-state", step.state_label || step.state));
+    li.appendChild(el("span", "ae-step-name", step.kind_words || step.kind));
+    li.appendChild(el("span", "ae-step-state", step.state_words || step.state));
     li.appendChild(el("span", "ae-step-label", step.progress_label || ""));
     if (step.progress_percent != null) {
       var bar = el("progress", null, step.progress_percent + "%");
@@ -61,7 +61,7 @@
 
   function renderAutoEdit(box, s) {
     box.dataset.state = s.state;
-    text($("ae-state"), s.state_label);
+    text($("ae-state"), s.state_words);
     var steps = $("ae-steps");
     if (steps) steps.replaceChildren.apply(steps, (s.steps || []).map(renderStep));
 
@@ -98,17 +98,12 @@
     text($("batch-total"), s.total);
     var counts = $("batch-counts");
     if (counts) {
-      var labels = {};
-      (s.items || []).forEach(function (i) { labels[i.state] = i.state_label; });
-      counts.querySelectorAll("li[data-state]").forEach(function (li) {
-        labels[li.dataset.state] = labels[li.dataset.state] || li.querySelector(".muted").textContent;
-      });
-      counts.replaceChildren.apply(counts, Object.keys(s.counts || {}).map(function (state) {
+      counts.replaceChildren.apply(counts, (s.by_state || []).map(function (c) {
         var li = el("li");
-        li.dataset.state = state;
-        li.appendChild(el("span", "batch-count", s.counts[state]));
+        li.dataset.state = c.state;
+        li.appendChild(el("span", "batch-count", c.n));
         li.appendChild(document.createTextNode(" "));
-        li.appendChild(el("span", "muted", labels[state] || state));
+        li.appendChild(el("span", "muted", c.words));
         return li;
       }));
     }
@@ -123,7 +118,7 @@
         if (url) { var a = el("a", null, i.item_title); a.href = url; name.appendChild(a); }
         else name.textContent = i.item_title;
         tr.appendChild(name);
-        tr.appendChild(el("td", "batch-item-state", i.state_label));
+        tr.appendChild(el("td", "batch-item-state", i.state_words));
         tr.appendChild(el("td", "batch-item-detail", i.version_number ? "Version " + i.version_number : (i.reason || "")));
         return tr;
       }));
