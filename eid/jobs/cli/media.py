@@ -85,7 +85,7 @@ def plan_media(
         if source.kind is SourceKind.BUCKET_KEY and source.key not in present:
             continue
         name = _unique(source.name or "media", plan.shown)
-        url = source.url or storage.presign_get(source.key, PRESIGN_SECONDS)
+        url = source.url or _presign(source.key)
         try:
             plan.add_media[name] = url_media(url, language=language)
         except JobsError as exc:
@@ -136,6 +136,13 @@ def _check_keys(sources: list[MediaSource], plan: MediaPlan) -> set[str]:
             )
         present.add(source.key)
     return present
+
+
+def _presign(key: str) -> str:
+    try:
+        return storage.presign_get(key, PRESIGN_SECONDS)
+    except storage.StorageError as exc:  # credentials that expire before the link would
+        raise CliFailure(ExitCode.UNREACHABLE, "storage_credentials", exc.reason) from None
 
 
 def _offsets_by_name(offsets: dict[str, float], kept: list[tuple[str, MediaSource]],

@@ -50,8 +50,7 @@ class Command(BaseCommand):
     help = "Descript's jobs API: import media, run Underlord, publish, follow jobs, auto-edit recordings in batches."
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, formatter_class=_Help, epilog=EXIT_CODES_HELP, **kwargs)
-        return parser
+        return super().create_parser(prog_name, subcommand, formatter_class=_Help, epilog=EXIT_CODES_HELP, **kwargs)
 
     def add_arguments(self, parser: CommandParser) -> None:
         common = argparse.ArgumentParser(add_help=False)
