@@ -118,7 +118,7 @@ def test_a_token_with_an_owner_acts_for_that_user_only(client, key, alice_key, s
 @pytest.mark.parametrize("body, field", [
     ({}, "recordings"),
     ({"recordings": []}, "recordings"),
-    ({"recordings": [{"recording": "1"}], "prompt": "x"}, "recordings"),
+    ({"recordings": [{"recording": "1"}], "prompt": "x"}, "recordings.0.user"),  # named by its path
     ({"recordings": [{"recording": "1", "user": "alice"}], "prompt": "x", "media_type": "Audio"}, "media_type"),
     ({"recordings": [{"recording": "1", "user": "alice"}], "prompt": "x", "resolution": "8K"}, "resolution"),
     ({"recordings": [{"recording": "1", "user": "alice"}], "preset": "No such preset"}, "preset"),
