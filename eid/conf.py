@@ -53,7 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "EID_EXPORT_DEADLINE_BASE_SECONDS": 120.0,
     "EID_EXPORT_SLOW_RETRY_SECONDS": 300.0,
     # Per-user limits (eid.throttle): scope -> "N/period"; an empty value turns a scope off.
-    "EID_THROTTLE_RATES": {"click": "30/m", "landing": "60/m"},
+    "EID_THROTTLE_RATES": {"click": "30/m", "landing": "60/m", "auto_edit": "10/m"},
     "EID_THROTTLE_CACHE": "default",
     # Webhooks out (eid.webhooks): one attempt's time limit; the waits after each failed attempt
     # (then given up: about 22.7 hours in all), each +/- the jitter fraction of itself; how long

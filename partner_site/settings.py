@@ -203,10 +203,11 @@ if TASKS_BACKEND.startswith("django_tasks_rq."):
 CACHE_URL = env.str("CACHE_URL", default="")
 if CACHE_URL.startswith(("redis://", "rediss://")):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
-# Per user: clicks on "Edit in Descript" and landings from Descript ("N/m"; empty turns one off).
+# Per user: clicks on "Edit in Descript", landings from Descript and auto-edits started ("N/m"; empty turns one off).
 EID_THROTTLE_RATES = {
     "click": env.str("EID_THROTTLE_CLICK", default="30/m"),
     "landing": env.str("EID_THROTTLE_LANDING", default="60/m"),
+    "auto_edit": env.str("EID_THROTTLE_AUTO_EDIT", default="10/m"),  # auto-edits started from recording pages
 }
 # How often RQ's cron runs the stale-import sweep (eid.rq_cron); `eid_sweep --every N` on the
 # database queue takes its period on the command line.
