@@ -6,6 +6,7 @@ sandbox's origin is trusted here (and in `make demo`), never in the base setting
 
 from __future__ import annotations
 
+import json
 import os
 
 from demo.ports import free_port
@@ -54,3 +55,13 @@ EID_EXPORT_HEARTBEAT_SECONDS = 0.2
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     # One file per run: two test runs on one machine must not share a database.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")}  # noqa: F405
+
+# The jobs' settings (EID_JOBS_*) from the environment, JSON when it parses (a list, a number),
+# else the text: a worker process a test starts cannot see the test's `settings` fixture
+# (tests/test_autoedit_batch.py shortens the poll cadence and points the callbacks at its server).
+for _name, _raw in list(os.environ.items()):
+    if _name.startswith("EID_JOBS_"):
+        try:
+            globals()[_name] = json.loads(_raw)
+        except ValueError:
+            globals()[_name] = _raw
