@@ -459,3 +459,45 @@ def test_a_429_while_watching_is_waited_out_for_its_retry_after(s3, sandbox):
     gets = [(r["wall"], r["status"]) for r in sandbox.requests(f"/v1/jobs/{job_id}") if r["method"] == "GET"]
     assert gets[0][1] == 429 and gets[1][1] == 200
     assert gets[1][0] - gets[0][0] >= 1.0 - 0.05
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batch_wait_shows_counts_as_the_rows_change_until_every_auto_edit_is_final(two_recordings, sandbox):
+    """The command only watches rows: here a person cancels both auto-edits while it waits."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from eid.jobs.control import cancel
+    from support import wait_until
+
+    first, second = two_recordings
+    out = StringIO()
+
+    def batch_and_wait() -> int:
+        try:
+            call_command("descript", "batch", str(first.pk), str(second.pk), "--user", "alice", "--prompt", "Tidy up",
+                         "--wait", "--json", stdout=out, stderr=StringIO())
+            return 0
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        finally:
+            connection.close()
+
+    def printed(n: int) -> bool:
+        return out.getvalue().count("\n") >= n
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(batch_and_wait)
+        wait_until(lambda: printed(2), timeout=20, message="the batch and its first counts")
+        first_ae, second_ae = AutoEdit.objects.order_by("item_ref")
+        assert cancel(first_ae, by="test")
+        wait_until(lambda: printed(3), timeout=20, message="counts after one cancel")
+        assert cancel(second_ae, by="test")
+        code = running.result(timeout=30)
+
+    assert code == 1  # nothing got done: every auto-edit was cancelled
+    started, *updates, final = lines(out.getvalue())
+    assert [i["auto_edit"]["state"] for i in started["items"]] == ["queued", "queued"]
+    assert [(u["counts"]["queued"], u["counts"]["cancelled"]) for u in updates] == [(2, 0), (1, 1), (0, 2)]
+    assert final["final"] is True and [a["state"] for a in final["auto_edits"]] == ["cancelled", "cancelled"]
