@@ -84,10 +84,10 @@ def check_copy(lease: Lease) -> Any:
 
 @receiver(export_finished)
 def _export_finished(sender: Any, export: ReturnedExport, **kwargs: Any) -> None:
-    from .tasks import enqueue_advance
+    from .tasks import nudge
 
     for ae_id in AutoEdit.objects.filter(export_id=export.pk, state=State.COPYING).values_list("pk", flat=True):
-        enqueue_advance(ae_id)
+        nudge(ae_id)
 
 
 __all__ = ["ReturnRefused", "bring_home", "check_copy", "copy_check_delay"]

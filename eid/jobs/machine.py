@@ -166,6 +166,21 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
+def _media_names(files: Any) -> tuple[list[str], str | None]:
+    """Each file's display name in the import (made unique), and the multitrack sequence's name when several."""
+    taken: set[str] = set()
+    names = [_unique(f.name, taken) for f in files]
+    return names, (_unique("All tracks", taken) if len(names) > 1 else None)
+
+
+def _our_sequence(ae: AutoEdit) -> str | None:
+    """The name this auto-edit gave its multitrack sequence (it fails with any of its tracks)."""
+    adapter = get_adapter()
+    item = adapter.load_item(ae.user, ae.item_ref)
+    content = adapter.content_for(item, ae.option) if item is not None else None
+    return _media_names(content.files)[1] if content is not None else None
+
+
 def _prepare_import(ae: AutoEdit, callback: str | None) -> Callable[[JobsClient], JobCreated]:
     """The import's body: each file presigned for 48 hours, a multitrack sequence for several, one composition."""
     adapter = get_adapter()
@@ -176,17 +191,13 @@ def _prepare_import(ae: AutoEdit, callback: str | None) -> Callable[[JobsClient]
     storage.check_for_descript(f.key for f in content.files)  # StorageError names the file
     ttl = int(eid_settings.EID_PRESIGN_TTL_SECONDS)
     language = str(eid_settings.EID_JOBS_LANGUAGE or "") or None
-    taken: set[str] = set()
-    media: dict[str, dict[str, Any]] = {}
-    tracks: list[tuple[str, float]] = []
-    for f in content.files:
-        name = _unique(f.name, taken)
-        media[name] = url_media(storage.presign_get(f.key, ttl), language=language)
-        tracks.append((name, float(f.start_offset or 0.0)))
-    clip = tracks[0][0]
-    if len(tracks) > 1:
-        clip = _unique("All tracks", taken)
-        media[clip] = multitrack(tracks)
+    names, sequence = _media_names(content.files)
+    media: dict[str, dict[str, Any]] = {
+        name: url_media(storage.presign_get(f.key, ttl), language=language) for name, f in zip(names, content.files)}
+    clip = names[0]
+    if sequence:
+        media[sequence] = multitrack([(name, float(f.start_offset or 0.0)) for name, f in zip(names, content.files)])
+        clip = sequence
     body = import_body(
         project_name=ae.project_name, media=media,
         compositions=[composition((ae.item_title or "Recording")[:200], [clip])],
@@ -226,7 +237,8 @@ def _import_stopped(lease: Lease, step: JobStep, job: Job) -> Next:
             lease.update(state=State.EDITING, **fields)
         return CONTINUE
     if status == "partial" and result is not None:
-        failed = {words(name, 200): words(why, 300) for name, why in result.failed_media.items()}
+        sequence = _our_sequence(lease.auto_edit)  # not a file of the user's: its tracks are named
+        failed = {words(name, 200): words(why, 300) for name, why in result.failed_media.items() if name != sequence}
         with transaction.atomic():
             stopped_step(step, JobStep.State.PARTIAL, _safe_result(job))
             lease.release(state=State.NEEDS_CHOICE, failed_files=failed, next_action_at=None, **fields)

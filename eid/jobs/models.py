@@ -1,4 +1,4 @@
-"""What an auto-edit records: the auto-edit, one row per Descript job it runs, batches, presets.
+r"""What an auto-edit records: the auto-edit, one row per Descript job it runs, batches, presets.
 
 The rows are the truth (DESIGN.md, "Background work"); a task is only a nudge to advance them.
 An auto-edit goes import -> agent -> publish -> copy home, one JobStep per Descript job:
