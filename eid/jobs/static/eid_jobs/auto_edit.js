@@ -50,6 +50,7 @@
     li.appendChild(el("span", "ae-step-state", step.state_words || step.state));
     li.appendChild(el("span", "ae-step-label", step.progress_label || ""));
     if (step.progress_percent != null) {
+      li.appendChild(el("span", "ae-step-percent", step.progress_percent + "%"));
       var bar = el("progress", null, step.progress_percent + "%");
       bar.max = 100;
       bar.value = step.progress_percent;

@@ -1,0 +1,127 @@
+"""An automatic edit in a real browser: Debian's Chromium driven by Playwright, a real worker
+process, the sandbox's jobs API with callbacks to the live server, and moto's S3.
+
+A person picks a preset on the recording page and starts the edit; the status page then follows
+the import, Underlord and the publish as they happen (Descript's progress label and percent), by
+polling its JSON, never reloading itself, until it shows Underlord's summary and the new version.
+No CSP violation, no JavaScript error, no signed link on any page.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.conf import settings
+
+from demo.media import wav_bytes
+from eid.jobs.models import AutoEdit, PromptPreset
+
+from chromium import chromium_page
+from support import ARTIFACTS, ROOT, stop_process, subprocess_env
+from test_browser import assert_no_secrets, log_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# Jobs long enough to be seen running on the page, short enough for a quick test.
+JOBS = {"queued_seconds": 0.0, "import_seconds": 4.0, "agent_seconds": 4.0, "publish_seconds": 3.0,
+        "callbacks": True}
+
+
+def start_jobs_worker(callback_base: str):
+    """A real db_worker with the auto-edit settings the test wants (tests/autoedit_settings.py)."""
+    import subprocess
+    import sys
+
+    worker_settings = {
+        "EID_JOBS_CALLBACK_BASE": callback_base,
+        # Polls (the fallback to callbacks) often enough to see Descript's progress while a job runs.
+        "EID_JOBS_POLL_FIRST_SECONDS": 0.5,
+        "EID_JOBS_POLL_SECONDS": [1.0, 1.2],
+        "EID_JOBS_POLL_MIN_SECONDS": 0.5,
+        "EID_JOBS_POLL_WITH_CALLBACKS_SECONDS": 1.0,
+        "EID_EXPORT_POLL_SECONDS": 0.2,
+    }
+    env = subprocess_env(DJANGO_SETTINGS_MODULE="autoedit_settings", PYTHONPATH=str(ROOT / "tests"),
+                         EID_TEST_SETTINGS=json.dumps(worker_settings))
+    log = open(ARTIFACTS / "autoedit-browser-worker.log", "ab")
+    return subprocess.Popen([sys.executable, "manage.py", "db_worker", "--interval", "0.1", "--no-startup-delay"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@pytest.fixture
+def page(monkeypatch):
+    with chromium_page(monkeypatch) as pg:
+        yield pg
+
+
+def test_an_automatic_edit_followed_live_to_its_new_version(page, live_server, sandbox, make_recording, alice,
+                                                            settings):
+    ARTIFACTS.mkdir(exist_ok=True)
+    settings.EID_JOBS_CALLBACK_BASE = live_server.url  # the callbacks come to the live server
+    sandbox.configure_jobs(**JOBS)
+    PromptPreset.objects.create(name="Clean up", prompt="Remove filler words and add Studio Sound.", position=1)
+    recording = make_recording(alice, "Interview with Ada", mix=("alice/ada.wav", wav_bytes(0.5), "audio/wav"))
+    base = live_server.url
+    worker = start_jobs_worker(base)
+    try:
+        log_in(page, base, "alice", "alice-pass-1234")
+        page.goto(f"{base}/recordings/{recording.pk}/")
+        panel = page.locator("#auto-edit-panel")
+        assert "Edit automatically with Descript" in panel.inner_text()
+        # The resolution is for video only: hidden until "Video" is chosen (auto_edit.js).
+        assert not page.locator("select[name=resolution]").is_visible()
+        page.get_by_label("Video", exact=True).check()
+        assert page.locator("select[name=resolution]").is_visible()
+        page.get_by_label("Audio", exact=True).check()
+        page.get_by_label("Clean up").check()
+        with page.expect_navigation():
+            page.get_by_test_id("auto-edit-start").click()
+
+        assert re.search(r"/auto-edits/[0-9a-f-]{36}/$", page.url), page.url
+        ae = AutoEdit.objects.get()
+        assert (ae.prompt, ae.via, ae.media_type) == ("Remove filler words and add Studio Sound.", "page", "Audio")
+        # A mark on this document: still there at the end means the page updated itself, never reloaded.
+        page.evaluate("window.__stillTheSamePage = true")
+        page.screenshot(path=str(ARTIFACTS / "autoedit-status-start.png"), full_page=True)
+
+        # Descript's progress, shown while a job runs.
+        running = page.wait_for_selector("#ae-steps li[data-state=running]", timeout=30_000)
+        assert running.query_selector(".ae-step-label").inner_text()  # Descript's progress label
+        page.wait_for_selector('#auto-edit[data-state="editing"], #auto-edit[data-state="publishing"]',
+                               timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "autoedit-status-running.png"), full_page=True)
+        assert page.locator("#ae-cancel").is_visible()
+
+        page.wait_for_selector('#auto-edit[data-state="done"]', timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "autoedit-status-done.png"), full_page=True)
+        assert page.evaluate("window.__stillTheSamePage") is True
+        assert page.locator("#ae-state").inner_text() == "Done"
+        summary = page.locator("#ae-summary")
+        assert summary.is_visible() and "Done!" in summary.inner_text()
+        assert "Remove filler words" in summary.inner_text()
+        steps = page.locator("#ae-steps li")
+        assert [steps.nth(i).get_attribute("data-kind") for i in range(steps.count())] == [
+            "import", "agent", "publish"]
+        assert all(steps.nth(i).get_attribute("data-state") == "succeeded" for i in range(3))
+        assert page.locator("#ae-project-link").get_attribute("href").startswith("http")
+        assert not page.locator("#ae-cancel").is_visible()
+        version = page.locator("#ae-version")
+        assert version.is_visible() and "Version 1 of" in version.inner_text()
+        assert_no_secrets(page)
+        assert page.violations == [] and page.page_errors == []
+
+        with page.expect_navigation():
+            page.click("#ae-version-link")
+        assert page.url == f"{base}/recordings/{recording.pk}/"
+        assert page.locator("li[data-version]").count() == 1
+        assert page.locator(f"#auto-edit-list li[data-auto-edit='{ae.pk}'][data-state='done']").count() == 1
+        assert page.violations == [] and page.page_errors == []
+    finally:
+        stop_process(worker)
+
+    ae.refresh_from_db()
+    assert ae.state == "done" and ae.version_number == 1 and ae.agent_summary
+    assert sum(step.callbacks for step in ae.steps.all()) >= 1  # Descript's callbacks reached the live server
+    assert settings.DESCRIPT_API_TOKEN not in (ARTIFACTS / "autoedit-browser-worker.log").read_text(errors="replace")
