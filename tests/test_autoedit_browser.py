@@ -125,3 +125,40 @@ def test_an_automatic_edit_followed_live_to_its_new_version(page, live_server, s
     assert ae.state == "done" and ae.version_number == 1 and ae.agent_summary
     assert sum(step.callbacks for step in ae.steps.all()) >= 1  # Descript's callbacks reached the live server
     assert settings.DESCRIPT_API_TOKEN not in (ARTIFACTS / "autoedit-browser-worker.log").read_text(errors="replace")
+
+
+def test_a_batch_page_keeps_its_counts_current(page, live_server, make_recording, alice, django_user_model):
+    """The batch page polls its JSON too: rows that change (here set directly, as the machine would)
+    show up in the counts and the list without a reload."""
+    from eid.jobs.machine import start_batch
+
+    django_user_model.objects.create_user("operator", password="operator-pass-1234", is_staff=True)
+    recordings = [make_recording(alice, f"Episode {n}", mix=(f"alice/e{n}.wav", None, "audio/wav")) for n in (1, 2)]
+    batch, results = start_batch(items=[(alice, str(r.pk)) for r in recordings], prompt="Tighten", via="admin",
+                                 requested_by="operator", name="Overnight")
+    first = results[0][1]
+    log_in_as(page, live_server.url, "operator", "operator-pass-1234")
+    page.goto(f"{live_server.url}/auto-edits/batches/{batch.pk}/")
+    assert page.locator("h1").inner_text() == "Overnight"
+    assert page.locator("#batch-counts li[data-state=queued] .batch-count").inner_text() == "2"
+    page.evaluate("window.__stillTheSamePage = true")
+
+    AutoEdit.objects.filter(pk=first.pk).update(state="done", version_number=1, result_ref=str(recordings[0].pk))
+    AutoEdit.objects.exclude(pk=first.pk).update(state="failed", reason="Descript could not import the file.")
+    page.wait_for_selector("#auto-edit-batch[data-final='1']", timeout=15_000)
+    assert page.locator("#batch-counts li[data-state=done] .batch-count").inner_text() == "1"
+    assert page.locator("#batch-counts li[data-state=failed] .batch-count").inner_text() == "1"
+    assert page.locator("#batch-counts li[data-state=queued]").count() == 0
+    assert page.locator(f"#batch-items tr[data-id='{first.pk}'] .batch-item-detail").inner_text() == "Version 1"
+    assert "Descript could not import the file." in page.locator("#batch-items").inner_text()
+    assert page.evaluate("window.__stillTheSamePage") is True
+    page.screenshot(path=str(ARTIFACTS / "autoedit-batch.png"), full_page=True)
+    assert page.violations == [] and page.page_errors == []
+
+
+def log_in_as(page, base: str, username: str, password: str) -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    with page.expect_navigation():
+        page.click("button[type=submit]:has-text('Log in')")
