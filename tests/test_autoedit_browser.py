@@ -63,6 +63,10 @@ def test_an_automatic_edit_followed_live_to_its_new_version(page, live_server, s
     sandbox.configure_jobs(**JOBS)
     PromptPreset.objects.create(name="Clean up", prompt="Remove filler words and add Studio Sound.", position=1)
     recording = make_recording(alice, "Interview with Ada", mix=("alice/ada.wav", wav_bytes(0.5), "audio/wav"))
+    from eid.webhooks.models import WebhookDelivery, WebhookEndpoint
+
+    hooks = WebhookEndpoint.objects.create(url="https://hooks.example.test/descript",
+                                           event_types=["auto_edit.completed", "auto_edit.failed"])
     base = live_server.url
     worker = start_jobs_worker(base)
     try:
@@ -124,6 +128,9 @@ def test_an_automatic_edit_followed_live_to_its_new_version(page, live_server, s
     ae.refresh_from_db()
     assert ae.state == "done" and ae.version_number == 1 and ae.agent_summary
     assert sum(step.callbacks for step in ae.steps.all()) >= 1  # Descript's callbacks reached the live server
+    # The worker's machine told the pipelines: one auto_edit.completed for the endpoint that asked.
+    [event] = WebhookDelivery.objects.filter(endpoint=hooks)
+    assert event.event_type == "auto_edit.completed" and f'"id":"{ae.pk}"' in event.payload
     assert settings.DESCRIPT_API_TOKEN not in (ARTIFACTS / "autoedit-browser-worker.log").read_text(errors="replace")
 
 
