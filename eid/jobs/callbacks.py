@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from .cadence import earliest_poll
 from .models import AutoEdit, JobStep, digest
+from .steps import SPACING_MARGIN
 
 TOKEN_MAX = 100
 
@@ -39,7 +40,7 @@ def job_callback(request: HttpRequest, token: str) -> JsonResponse:
         return _not_found()
     now = timezone.now()
     JobStep.objects.filter(pk=step.pk).update(callbacks=F("callbacks") + 1, updated_at=now)
-    at = earliest_poll(step.last_polled_at, now)
+    at = earliest_poll(step.last_polled_at + SPACING_MARGIN if step.last_polled_at else None, now)
     auto_edit_id = step.auto_edit_id
 
     def confirm() -> None:

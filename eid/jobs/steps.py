@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 CONTINUE = "continue"
 Next = datetime | str | None
 MAX_RETRIES = 8
+SPACING_MARGIN = timedelta(milliseconds=250)
 # Retries of a transient failure wait POLL_MIN x 2^n seconds, at most this long.
 MAX_BACKOFF_SECONDS = 300.0
 _LINK = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I)
@@ -229,7 +230,10 @@ def poll(lease: Lease, step: JobStep, on_stopped: OnStopped) -> Next:
         fail(lease, step, f"Descript's {step.get_kind_display().lower()} job had not finished after "
                           f"{_hours(give_up)}. Please try again later.", kind="gave_up")
         return None
-    earliest = earliest_poll(step.last_polled_at, now)
+    # `last_polled_at` is written a moment before its GET leaves; the margin keeps two GETs'
+    # arrivals at Descript, not only our decisions, at least the spacing apart.
+    last = step.last_polled_at + SPACING_MARGIN if step.last_polled_at else None
+    earliest = earliest_poll(last, now)
     if earliest > now:
         return later(lease, earliest)
     _update_step(step, last_polled_at=now)
