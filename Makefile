@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(PY) -m bench.import_fairness
 	$(PY) -m bench.bulk_register
 	$(PY) -m bench.webhooks
+	$(PY) -m bench.jobs_tracking
 
 # The demo's state: its SQLite database (the embedded S3 keeps nothing on disk). `make demo`
 # removes it by itself at every start, so that a run never lists media the S3 has forgotten.

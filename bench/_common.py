@@ -98,6 +98,21 @@ class Stack:
         if done.returncode != 0:
             raise RuntimeError(f"{name} failed ({done.returncode}):\n{done.stdout.decode(errors='replace')[-3000:]}")
 
+    def stop(self, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+        """Stop one child (SIGTERM to its session, SIGKILL after `timeout`) and forget it."""
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+            if proc.poll() is not None:
+                break
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                pass
+        self.procs = [entry for entry in self.procs if entry[1] is not proc]
+
     def close(self) -> None:
         if self._closed:
             return
