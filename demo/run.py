@@ -89,6 +89,8 @@ def demo_env(site: int, sandbox: int, s3: int) -> dict[str, str]:
         "AWS_STORAGE_BUCKET_NAME": "recordings",
         "EID_EXPORT_POLL_SECONDS": os.environ.get("EID_EXPORT_POLL_SECONDS", "5"),
         "EID_EXPORT_STALE_SECONDS": "30",
+        # Auto-edits: the sandbox tells this site when each job stops.
+        "EID_JOBS_CALLBACK_BASE": f"http://127.0.0.1:{site}",
     })
     return env
 

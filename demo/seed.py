@@ -16,6 +16,20 @@ OPERATOR_USER = "operator"
 OPERATOR_PASSWORD = "operator-pass-1234"
 
 
+# Prompts an operator would keep ready (eid.jobs' PromptPreset); the recording page offers them.
+DEMO_PRESETS = [
+    ("Clean up", "Remove filler words and long pauses, and apply Studio Sound."),
+    ("Show notes", "Remove filler words, then write a short summary of the conversation."),
+]
+
+
+def ensure_presets() -> None:
+    from eid.jobs.models import PromptPreset
+
+    for position, (name, prompt) in enumerate(DEMO_PRESETS):
+        PromptPreset.objects.get_or_create(name=name, defaults={"prompt": prompt, "position": position})
+
+
 def ensure_operator() -> None:
     User = get_user_model()
     if not User.objects.filter(username=OPERATOR_USER).exists():

@@ -213,6 +213,16 @@ EID_THROTTLE_RATES = {
 # database queue takes its period on the command line.
 EID_SWEEP_SECONDS = env.int("EID_SWEEP_SECONDS", default=60)
 
+# Auto-edits (eid.jobs). Descript POSTs each job's end to EID_JOBS_CALLBACK_BASE (this site's
+# public https origin; empty: no callbacks, polling alone). The rest: eid.conf's defaults.
+EID_JOBS_CALLBACK_BASE = env.str("EID_JOBS_CALLBACK_BASE", default="")
+EID_JOBS_RATE_PER_MINUTE = env.int("EID_JOBS_RATE_PER_MINUTE", default=300)  # one budget per token, all processes
+EID_JOBS_MAX_IN_FLIGHT = env.int("EID_JOBS_MAX_IN_FLIGHT", default=20)  # auto-edits at Descript at once
+EID_JOBS_BATCH_IN_FLIGHT = env.int("EID_JOBS_BATCH_IN_FLIGHT", default=10)  # a batch's default share of them
+EID_JOBS_FOLDER = env.str("EID_JOBS_FOLDER", default="Edit in Descript")  # the Descript folder of their projects
+EID_JOBS_TEAM_ACCESS = env.str("EID_JOBS_TEAM_ACCESS", default="")
+EID_JOBS_LANGUAGE = env.str("EID_JOBS_LANGUAGE", default="")
+
 # The API (/api/v1/): service tokens only (no session or cookie: the pages' logins are Django's
 # own, not DRF's), JSON only, one error shape, per-token throttles. Scopes: api_read (GET),
 # api_write (other methods), or a view's own throttle_scope.

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from demo.seed import DEMO_USER, OPERATOR_USER, ensure_operator, seed
+from demo.seed import DEMO_USER, OPERATOR_USER, ensure_operator, ensure_presets, seed
 
 
 class Command(BaseCommand):
@@ -17,4 +17,5 @@ class Command(BaseCommand):
             raise CommandError("seed_demo creates users with published passwords; it runs only with DEBUG on.")
         recordings = seed()
         ensure_operator()
+        ensure_presets()
         self.stdout.write(f"demo user {DEMO_USER!r} with {len(recordings)} recordings; operator {OPERATOR_USER!r}")
