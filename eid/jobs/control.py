@@ -50,7 +50,11 @@ def cancel(auto_edit: AutoEdit, *, by: str = "") -> bool:
 
 
 def go_on(auto_edit: AutoEdit) -> bool:
-    """After a partial import: edit with the files that did import. False when there is no such choice."""
+    """After a partial import: edit with the files that did import. False when there is no such choice.
+
+    It goes straight back to Descript, without queueing for a slot: a person chose, and the
+    project already exists there.
+    """
     from .tasks import nudge
 
     now = timezone.now()

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 State = AutoEdit.State
 AT_DESCRIPT = (State.IMPORTING, State.EDITING, State.PUBLISHING)
 # A queued auto-edit with no free slot looks again this often (a slot coming free nudges sooner).
-QUEUE_RECHECK_SECONDS = 30.0
+QUEUE_RECHECK_SECONDS = 60.0
 # A run that nudges itself forward at most this many times before going back to the queue.
 MAX_MOVES_PER_RUN = 8
 EARLY = timedelta(milliseconds=50)

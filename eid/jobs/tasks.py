@@ -62,9 +62,14 @@ def nudge_queued(left: AutoEdit | None = None) -> int:
         return 0
     queued = AutoEdit.objects.filter(state=AutoEdit.State.QUEUED).order_by("created_at")
     ids: list[Any] = []
-    if left is not None and left.batch_id is not None:
-        ids += list(queued.filter(batch_id=left.batch_id).values_list("pk", flat=True)[:1])
-    ids += [pk for pk in queued.values_list("pk", flat=True)[:free] if pk not in ids]
+    if left is not None and left.batch_id is not None and left.batch is not None:
+        # Its batch's own slots first (a nudge to a row whose batch is full is only a wasted look).
+        batch_busy = AutoEdit.objects.filter(batch_id=left.batch_id, state__in=AT_DESCRIPT).count()
+        room = min(free, max(0, left.batch.max_in_flight - batch_busy))
+        ids += list(queued.filter(batch_id=left.batch_id).values_list("pk", flat=True)[:room])
+    if len(ids) < free:
+        others = queued.exclude(batch_id=left.batch_id) if left is not None and left.batch_id else queued
+        ids += list(others.values_list("pk", flat=True)[:free - len(ids)])
     for pk in ids:
         nudge(pk)
     return len(ids)
