@@ -67,7 +67,8 @@ class Lease:
         if not AutoEdit.objects.filter(pk=self.auto_edit.pk, lease_token=self.token).update(**fields):
             raise LeaseLost(str(self.auto_edit.pk))
         for name, value in fields.items():
-            setattr(self.auto_edit, name, value)
+            if not hasattr(value, "resolve_expression"):  # an expression's value is the database's to say
+                setattr(self.auto_edit, name, value)
 
     def beat(self) -> None:
         self.update()
