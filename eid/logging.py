@@ -15,6 +15,8 @@ _PATTERNS = [
     # eid's own secrets wherever they appear: API keys (eid_ + 43) and webhook secrets (whsec_ + base64).
     (re.compile(r"\b(eid_)[A-Za-z0-9_-]{40,}"), r"\1[redacted]"),
     (re.compile(r"\b(whsec_)[A-Za-z0-9+/]{24,}={0,2}"), r"\1[redacted]"),
+    # Descript's job callbacks (eid.jobs.callbacks): the token in the path, e.g. an access log line.
+    (re.compile(r"(/jobs/callback/)[A-Za-z0-9_-]+"), r"\1[redacted]"),
 ]
 
 
