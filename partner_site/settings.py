@@ -254,6 +254,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The API document's name for the auto-edits' states (three of eid's fields are called "state").
+    "ENUM_NAME_OVERRIDES": {"AutoEditStateEnum": "eid.jobs.models.AutoEdit.State"},
 }
 
 # --- Descript (eid) -------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from ..content import MAX_REF_LENGTH
 from .models import AutoEdit, JobStep
 
 MAX_RECORDINGS = 1000
-STATES = AutoEdit.State.values
+STATES = AutoEdit.State.choices  # with their words: one enum in the API document, not two
 MEDIA_TYPES = ["audio", "video"]
 RESOLUTIONS = ["720p", "1080p", "4K"]
 
