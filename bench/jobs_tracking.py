@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 def _cadence_env(scale: float, n: int) -> dict[str, str]:
     return {
         "EID_JOBS_POLL_FIRST_SECONDS": f"{POLL_FIRST / scale:.6g}",
-        "EID_JOBS_POLL_SECONDS": f"[{POLL_LOW / scale:.6g}, {POLL_HIGH / scale:.6g}]",
+        "EID_JOBS_POLL_SECONDS": f"{POLL_LOW / scale:.6g},{POLL_HIGH / scale:.6g}",
         "EID_JOBS_POLL_MIN_SECONDS": f"{POLL_MIN / scale:.6g}",
         "EID_JOBS_POLL_WITH_CALLBACKS_SECONDS": f"{POLL_WITH_CALLBACKS / scale:.6g}",
         "EID_JOBS_MAX_IN_FLIGHT": str(n),
@@ -115,8 +115,7 @@ def _run(stack: Stack, args: argparse.Namespace) -> int:
     site_port = free_port()
     site = f"http://127.0.0.1:{site_port}"
     sandbox = start_sandbox(stack, dict(os.environ), f"{site}/descript/import/new")
-    env = site_env(stack.tmp / "bench.sqlite3", sandbox, s3_url, database_url=args.database_url,
-                   settings="bench.jobs_settings")
+    env = site_env(stack.tmp / "bench.sqlite3", sandbox, s3_url, database_url=args.database_url)
     env.update(_cadence_env(scale, n))
     env["EID_JOBS_CALLBACK_BASE"] = ""
     setup_django_here(env)

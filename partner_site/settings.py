@@ -222,6 +222,19 @@ EID_JOBS_BATCH_IN_FLIGHT = env.int("EID_JOBS_BATCH_IN_FLIGHT", default=10)  # a 
 EID_JOBS_FOLDER = env.str("EID_JOBS_FOLDER", default="Edit in Descript")  # the Descript folder of their projects
 EID_JOBS_TEAM_ACCESS = env.str("EID_JOBS_TEAM_ACCESS", default="")
 EID_JOBS_LANGUAGE = env.str("EID_JOBS_LANGUAGE", default="")
+# Polling, Descript's documented cadence: the first poll of a job this long after its submit...
+EID_JOBS_POLL_FIRST_SECONDS = env.float("EID_JOBS_POLL_FIRST_SECONDS", default=5.0)
+# ...then every low to high seconds ("10,15"), spread so that a batch's polls do not come in waves...
+EID_JOBS_POLL_SECONDS = env.tuple("EID_JOBS_POLL_SECONDS", cast=float, default=(10.0, 15.0))
+if len(EID_JOBS_POLL_SECONDS) != 2 or not 0 < EID_JOBS_POLL_SECONDS[0] <= EID_JOBS_POLL_SECONDS[1]:
+    raise ImproperlyConfigured('EID_JOBS_POLL_SECONDS is "<low>,<high>" seconds between polls of a job, for '
+                               'example "10,15" (Descript\'s cadence), low > 0 and not above high')
+# ...never two polls of one job closer than this, whatever asked for them (Descript's floor: 3 s)...
+EID_JOBS_POLL_MIN_SECONDS = env.float("EID_JOBS_POLL_MIN_SECONDS", default=3.0)
+# ...and with callbacks on, a poll this often only in case a callback is lost.
+EID_JOBS_POLL_WITH_CALLBACKS_SECONDS = env.float("EID_JOBS_POLL_WITH_CALLBACKS_SECONDS", default=60.0)
+EID_JOBS_GIVE_UP_SECONDS = env.float("EID_JOBS_GIVE_UP_SECONDS", default=6 * 3600.0)  # a step that never stops fails
+EID_JOBS_STALE_SECONDS = env.float("EID_JOBS_STALE_SECONDS", default=120.0)  # no worker moved it: the sweep nudges it
 
 # The API (/api/v1/): service tokens only (no session or cookie: the pages' logins are Django's
 # own, not DRF's), JSON only, one error shape, per-token throttles. Scopes: api_read (GET),

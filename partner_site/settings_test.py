@@ -56,12 +56,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     # One file per run: two test runs on one machine must not share a database.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")}  # noqa: F405
 
-# The jobs' settings (EID_JOBS_*) from the environment, JSON when it parses (a list, a number),
-# else the text: a worker process a test starts cannot see the test's `settings` fixture
-# (tests/test_autoedit_batch.py shortens the poll cadence and points the callbacks at its server).
-for _name, _raw in list(os.environ.items()):
-    if _name.startswith("EID_JOBS_"):
-        try:
-            globals()[_name] = json.loads(_raw)
-        except ValueError:
-            globals()[_name] = _raw
+# What a test changed for the worker processes it starts (tests/support.py start_worker(overrides=...)):
+# they cannot see the test's `settings` fixture. EID_TEST_SETTINGS is a JSON object of any settings,
+# applied last; JSON has no tuples, so a list becomes one where the setting above is a tuple
+# (EID_JOBS_POLL_SECONDS).
+for _name, _value in json.loads(os.environ.get("EID_TEST_SETTINGS") or "{}").items():
+    globals()[_name] = tuple(_value) if isinstance(globals().get(_name), tuple) else _value

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -48,17 +50,23 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_worker(log_path: Path | None = None, queue: str = "db") -> subprocess.Popen:
+def start_worker(log_path: Path | None = None, queue: str = "db",
+                 overrides: Mapping[str, Any] | None = None) -> subprocess.Popen:
     """A real task worker in its own process (and process group): django-tasks-db's db_worker, or
-    with queue="redis" RQ's worker with its scheduler (use_redis_queue first: it sets the env)."""
+    with queue="redis" RQ's worker with its scheduler (use_redis_queue first: it sets the env).
+
+    `overrides`: settings the worker runs with on top of the test settings (a test's `settings`
+    fixture stays in its own process); passed as EID_TEST_SETTINGS, read by partner_site/settings_test.py.
+    """
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
     if queue == "redis":
         command = ["rqworker", "--with-scheduler", "default"]
     else:
         command = ["db_worker", "--interval", "0.1", "--no-startup-delay"]
+    env = subprocess_env(EID_TEST_SETTINGS=json.dumps(dict(overrides or {})))
     return subprocess.Popen(
         [sys.executable, "manage.py", *command],
-        cwd=ROOT, env=subprocess_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
     )
 
 

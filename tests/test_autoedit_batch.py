@@ -1,7 +1,7 @@
 """A batch of 50 auto-edits at scale: real db_worker processes, the sandbox, moto and the site over HTTP.
 
 Descript's jobs are made short through the sandbox's job knobs and the poll cadence through
-settings (the worker processes read them from the environment: partner_site/settings_test.py);
+settings (the worker processes get them as EID_TEST_SETTINGS: tests/support.py start_worker);
 the 3 s minimum spacing between polls of one job is tested at its real value elsewhere. The
 callbacks go to the live server. A few recordings fail on purpose, each in its own way: a file
 missing from the bucket, a file Descript cannot import, and a 402 (no media minutes) on a
@@ -10,7 +10,6 @@ couple of import submits; and Descript answers some polls and submits with 429 a
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 import pytest
@@ -36,7 +35,7 @@ IN_FLIGHT_MARGIN = 0.5
 # Cadence, scaled down with the jobs (its shape kept: a first poll, then a spread, a floor).
 CADENCE = {
     "EID_JOBS_POLL_FIRST_SECONDS": 0.3,
-    "EID_JOBS_POLL_SECONDS": [0.3, 0.5],
+    "EID_JOBS_POLL_SECONDS": (0.3, 0.5),
     "EID_JOBS_POLL_MIN_SECONDS": 0.25,
     "EID_JOBS_POLL_WITH_CALLBACKS_SECONDS": 2.0,
     "EID_JOBS_MAX_IN_FLIGHT": 20,
@@ -44,14 +43,13 @@ CADENCE = {
 
 
 @pytest.fixture
-def workers(live_server, settings, monkeypatch):
+def workers(live_server, settings):
     """Two db_worker processes whose jobs settings are the test's (callbacks to the live server)."""
     values = {**CADENCE, "EID_JOBS_CALLBACK_BASE": live_server.url}
     for name, value in values.items():
-        setattr(settings, name, tuple(value) if isinstance(value, list) else value)
-        monkeypatch.setenv(name, value if isinstance(value, str) else json.dumps(value))
+        setattr(settings, name, value)
     ARTIFACTS.mkdir(exist_ok=True)
-    procs = [start_worker(ARTIFACTS / "worker-autoedit-batch.log") for _ in range(2)]
+    procs = [start_worker(ARTIFACTS / "worker-autoedit-batch.log", overrides=values) for _ in range(2)]
     yield procs
     for proc in procs:
         stop_process(proc)

@@ -9,7 +9,6 @@ No CSP violation, no JavaScript error, no signed link on any page.
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
@@ -19,7 +18,7 @@ from demo.media import wav_bytes
 from eid.jobs.models import AutoEdit, PromptPreset
 
 from chromium import chromium_page
-from support import ARTIFACTS, ROOT, stop_process, subprocess_env
+from support import ARTIFACTS, start_worker, stop_process
 from test_browser import assert_no_secrets, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -30,24 +29,16 @@ JOBS = {"queued_seconds": 0.0, "import_seconds": 4.0, "agent_seconds": 4.0, "pub
 
 
 def start_jobs_worker(callback_base: str):
-    """A real db_worker with the auto-edit settings the test wants (tests/autoedit_settings.py)."""
-    import subprocess
-    import sys
-
-    worker_settings = {
+    """A real db_worker with the auto-edit settings the test wants."""
+    return start_worker(ARTIFACTS / "autoedit-browser-worker.log", overrides={
         "EID_JOBS_CALLBACK_BASE": callback_base,
         # Polls (the fallback to callbacks) often enough to see Descript's progress while a job runs.
         "EID_JOBS_POLL_FIRST_SECONDS": 0.5,
-        "EID_JOBS_POLL_SECONDS": [1.0, 1.2],
+        "EID_JOBS_POLL_SECONDS": (1.0, 1.2),
         "EID_JOBS_POLL_MIN_SECONDS": 0.5,
         "EID_JOBS_POLL_WITH_CALLBACKS_SECONDS": 1.0,
         "EID_EXPORT_POLL_SECONDS": 0.2,
-    }
-    env = subprocess_env(DJANGO_SETTINGS_MODULE="autoedit_settings", PYTHONPATH=str(ROOT / "tests"),
-                         EID_TEST_SETTINGS=json.dumps(worker_settings))
-    log = open(ARTIFACTS / "autoedit-browser-worker.log", "ab")
-    return subprocess.Popen([sys.executable, "manage.py", "db_worker", "--interval", "0.1", "--no-startup-delay"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    })
 
 
 @pytest.fixture

@@ -7,11 +7,9 @@ has already created: the next worker finds that job instead of creating another.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import sys
 
 import pytest
 import requests
@@ -22,14 +20,14 @@ from eid.jobs import machine
 from eid.jobs.models import AutoEdit, JobStep
 from eid.models import ReturnedExport
 from partner_site.library.models import RecordingVersion
-from support import ARTIFACTS, ROOT, stop_process, subprocess_env, wait_until
+from support import ARTIFACTS, start_worker, stop_process, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Descript's cadence as documented (3-second floor), sped up only where it is not the point.
 WORKER_SETTINGS = {
     "EID_JOBS_POLL_FIRST_SECONDS": 1.0,
-    "EID_JOBS_POLL_SECONDS": [3.0, 3.5],
+    "EID_JOBS_POLL_SECONDS": (3.0, 3.5),
     "EID_JOBS_POLL_MIN_SECONDS": 3.0,
     "EID_JOBS_POLL_WITH_CALLBACKS_SECONDS": 20.0,
     "EID_JOBS_STALE_SECONDS": 2.0,
@@ -43,19 +41,15 @@ JOBS = {"queued_seconds": 0.0, "import_seconds": 0.8, "agent_seconds": 0.8, "pub
 
 @pytest.fixture
 def jobs_worker(settings, sandbox):
-    """Start db_worker processes that run with this test's settings (tests/autoedit_settings.py)."""
+    """Start db_worker processes that run with this test's settings (and the test's own process too)."""
     ARTIFACTS.mkdir(exist_ok=True)
     procs: list[subprocess.Popen] = []
     sandbox.configure_jobs(**JOBS)
 
     def start(**overrides):
         values = {**WORKER_SETTINGS, **overrides}
-        apply(settings, {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-        env = subprocess_env(DJANGO_SETTINGS_MODULE="autoedit_settings", EID_TEST_SETTINGS=json.dumps(values),
-                             PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]))
-        log = open(ARTIFACTS / "worker-autoedit.log", "ab")
-        proc = subprocess.Popen([sys.executable, "manage.py", "db_worker", "--interval", "0.1", "--no-startup-delay"],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        apply(settings, values)
+        proc = start_worker(ARTIFACTS / "worker-autoedit.log", overrides=values)
         procs.append(proc)
         return proc
 
