@@ -8,10 +8,12 @@ import uuid
 
 import pytest
 
+from demo.media import wav_bytes
 from eid.api.models import ApiToken
 from eid.jobs.models import AutoEdit, AutoEditBatch, JobStep, PromptPreset
 
 from api_fuzz import api_schema, fuzz
+from autoedit_support import TRACKS, calls, drive, fast  # noqa: F401
 from support import bearer
 
 pytestmark = pytest.mark.django_db
@@ -234,3 +236,53 @@ def test_auto_edit_endpoints_match_their_document_and_never_fail(jobs_api_schema
 
     seen = fuzz(operation, mode, key, max_examples=12, prepare=prepare)
     assert seen and 500 not in seen
+
+
+@pytest.mark.django_db(transaction=True)  # the import goes to the sandbox from this process, as a worker's would
+def test_each_recording_may_name_its_download_option(client, key, fast, alice, make_recording):
+    """One batch, two recordings with a mix and three tracks: `"option": "mix"` sends the mixed file
+    alone; without an option the tracks go as a multitrack sequence. An unknown option refuses only
+    its recording."""
+    tracks = [(f"alice/{{}}/{name}.wav", wav_bytes(0.2, freq), "audio/wav", f"{name}.wav", offset)
+              for name, offset, freq in TRACKS]
+
+    def both(title: str, folder: str):
+        return make_recording(alice, title, mix=(f"alice/{folder}/mix.wav", wav_bytes(0.3, 660), "audio/wav"),
+                              tracks=[(k.format(folder), *rest) for k, *rest in tracks])
+
+    mixed, multi, odd = both("Mixed please", "a"), both("Tracks please", "b"), both("Odd", "c")
+    answer = start(client, key, {"recordings": [{"recording": str(mixed.pk), "user": "alice", "option": "mix"},
+                                                {"recording": str(multi.pk), "user": "alice"},
+                                                {"recording": str(odd.pk), "user": "alice", "option": "stems"}],
+                                 "prompt": "Tighten"})
+    assert answer.status_code == 201, answer.content
+    results = answer.json()["results"]
+    assert [r["result"] for r in results] == ["started", "started", "refused"]
+    assert results[2]["code"] == "not_found" and "stems" in results[2]["detail"]
+    by_ref = {ae.item_ref: ae for ae in AutoEdit.objects.all()}
+    assert (by_ref[str(mixed.pk)].option, by_ref[str(multi.pk)].option) == ("mix", "tracks")
+    assert client.get(f"{BASE}/{results[0]['auto_edit']}", **bearer(key)).json()["option"] == "mix"
+
+    past_import = ("editing", "publishing", "copying", "done", "failed", "cancelled")
+    for ae in by_ref.values():
+        assert drive(ae, until=past_import).state != "failed"
+    imports = {post["json"]["project_name"]: post["json"]
+               for post in calls(fast, "POST", "/v1/jobs/import/project_media")}
+    assert len(imports) == 2
+    mix_import = imports[by_ref[str(mixed.pk)].project_name]
+    (name, media), = mix_import["add_media"].items()  # one file, no sequence
+    assert "tracks" not in media and "/alice/a/mix.wav" in media["url"]
+    assert mix_import["add_compositions"] == [{"name": "Mixed please", "clips": [{"media": name}]}]
+    sequence = imports[by_ref[str(multi.pk)].project_name]["add_media"]
+    assert set(sequence) == {"host.wav", "guest.wav", "music.wav", "All tracks"}
+    assert [t["media"] for t in sequence["All tracks"]["tracks"]] == ["host.wav", "guest.wav", "music.wav"]
+
+
+def test_an_option_must_be_a_short_name(client, key, alice):
+    for option in ("", "x" * 17):
+        answer = start(client, key, {"recordings": [{"recording": "1", "user": "alice", "option": option}],
+                                     "prompt": "x"})
+        assert answer.status_code == 400
+        error = answer.json()
+        assert "recordings.0.option" in error["errors"], error
+    assert not AutoEditBatch.objects.exists()

@@ -38,6 +38,7 @@ from .serializers import (
     BatchStartedSerializer,
     NewAutoEditsSerializer,
 )
+from .starting import BatchItem
 
 TAG = ["auto-edits"]
 AUTO_EDIT_ID = OpenApiParameter("auto_edit_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
@@ -124,6 +125,8 @@ class AutoEdits(ScopedList):
             "stop the others. The answer is 201 with the batch and one result per recording, in the request's "
             "order: `started` with the auto-edit's id, or `refused` with a code and plain words "
             "(`not_found`, `not_importable`, `already_running`, `permission_denied`, `unknown_user`). "
+            "Each recording may name the download option to send (`option`); without one, the multitrack "
+            "option is sent if the recording has one. "
             "Refusals of the whole request (no prompt, not set up) answer an error and start nothing. "
             "An `Idempotency-Key` is required: a retry with the same key and body answers the same batch. "
             "Hear the end of each on webhooks (`auto_edit.completed`, `auto_edit.failed`) or poll "
@@ -143,6 +146,10 @@ class AutoEdits(ScopedList):
             OpenApiExample("two recordings, a preset", request_only=True, value={
                 "recordings": [{"recording": "42", "user": "alice"}, {"recording": "43", "user": "alice"}],
                 "preset": "Clean up", "media_type": "audio", "name": "Tonight's episodes"}),
+            OpenApiExample("the mixed file of one, the tracks of another", request_only=True, value={
+                "recordings": [{"recording": "42", "user": "alice", "option": "mix"},
+                               {"recording": "43", "user": "alice", "option": "tracks"}],
+                "prompt": "Remove filler words and long pauses"}),
             OpenApiExample("one started, one refused", response_only=True, status_codes=["201"], value={
                 "batch": "0d6f7c0e-3f5d-4a8e-9a59-5c1c8b0f2b11",
                 "url": "https://studio.example.com/api/v1/auto-edit-batches/0d6f7c0e-3f5d-4a8e-9a59-5c1c8b0f2b11",
@@ -173,7 +180,8 @@ class AutoEdits(ScopedList):
         token = token_of(request)
         items = data["recordings"]
         refused, users = _resolve_users(token, items)
-        to_start = [(users[i], item["recording"]) for i, item in enumerate(items) if i not in refused]
+        to_start = [BatchItem(users[i], item["recording"], item.get("option") or None)
+                    for i, item in enumerate(items) if i not in refused]
         try:
             batch, outcomes = machine.start_batch(
                 items=to_start, prompt=data.get("prompt") or None, preset=preset,

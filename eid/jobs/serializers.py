@@ -15,6 +15,7 @@ from ..content import MAX_REF_LENGTH
 from .models import AutoEdit, JobStep
 
 MAX_RECORDINGS = 1000
+OPTION_MAX_LENGTH = AutoEdit._meta.get_field("option").max_length or 16
 STATES = AutoEdit.State.choices  # with their words: one enum in the API document, not two
 MEDIA_TYPES = ["audio", "video"]
 RESOLUTIONS = ["720p", "1080p", "4K"]
@@ -25,6 +26,12 @@ class RecordingToEditSerializer(serializers.Serializer):
                                       help_text="The recording's id, as the site's adapter names it (the `ref`).")
     user = serializers.CharField(max_length=150, help_text="The username whose recording it is: the new version "
                                                            "lands on it, for them.")
+    option = serializers.CharField(
+        required=False, max_length=OPTION_MAX_LENGTH,
+        help_text="Which download option of the recording to send, as the site's adapter names it (for "
+                  "example `mix`: the mixed file alone, not the separate tracks). Default: the multitrack "
+                  "option if the recording has one, else the first Descript can import. A recording without "
+                  "this option is refused (`not_found`); the others go on.")
 
 
 class NewAutoEditsSerializer(serializers.Serializer):

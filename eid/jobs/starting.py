@@ -9,6 +9,8 @@ submitted (eid.jobs.machine), where a missing one fails the auto-edit in plain w
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -95,6 +97,28 @@ def _content(user: Any, item_ref: str, option: str | None) -> Content:
     return next((c for c in candidates if c.multitrack), candidates[0])
 
 
+@dataclass(frozen=True)
+class BatchItem:
+    """One recording of a batch: whose it is, its id (the adapter's `ref`) and, optionally, which
+    download option to send (None: the multitrack one if there is one, else the first importable)."""
+
+    user: Any
+    ref: str
+    option: str | None = None
+
+
+BatchItemLike = BatchItem | tuple[Any, str] | tuple[Any, str, str | None]
+
+
+def batch_item(item: BatchItemLike) -> BatchItem:
+    """A BatchItem from itself, a (user, ref) pair or a (user, ref, option) triple."""
+    if isinstance(item, BatchItem):
+        return item
+    if len(item) == 2:
+        return BatchItem(item[0], item[1])
+    return BatchItem(item[0], item[1], item[2] or None)
+
+
 def _project_name(title: str, auto_edit_id: Any) -> str:
     # Unique per auto-edit: a lost import is found again by this name (GET /jobs by project).
     return f"{(title or 'Recording')[:250]} · auto-edit {str(auto_edit_id)[:8]}"
@@ -126,11 +150,14 @@ def start_auto_edit(*, user: Any, item_ref: str, option: str | None = None, prom
     return ae
 
 
-def start_batch(*, items: list[tuple[Any, str]], prompt: str | None = None, preset: PromptPreset | None = None,
+def start_batch(*, items: Iterable[BatchItemLike], prompt: str | None = None, preset: PromptPreset | None = None,
                 media_type: str | None = None, resolution: str | None = None, via: str, requested_by: str = "",
                 name: str = "", max_in_flight: int | None = None,
                 ) -> tuple[AutoEditBatch, list[tuple[str, AutoEdit | AutoEditRefused]]]:
-    """A batch and one auto-edit per (user, item ref); a refused item does not stop the others.
+    """A batch and one auto-edit per item; a refused item does not stop the others.
+
+    An item is a BatchItem, a (user, ref) pair or a (user, ref, option) triple; the outcomes are
+    (ref, auto-edit or refusal), in the items' order.
 
     What the whole batch shares (a prompt, the set-up) is refused for the batch, before anything
     is written.
@@ -143,14 +170,14 @@ def start_batch(*, items: list[tuple[Any, str]], prompt: str | None = None, pres
                                          preset=preset, media_type=kind, resolution=res,
                                          max_in_flight=max(1, min(wanted, limit)))
     outcomes: list[tuple[str, AutoEdit | AutoEditRefused]] = []
-    for user, ref in items:
+    for item in map(batch_item, items):
         try:
             outcome: AutoEdit | AutoEditRefused = start_auto_edit(
-                user=user, item_ref=ref, prompt=text, preset=preset, media_type=kind, resolution=res, via=via,
-                requested_by=requested_by, batch=batch)
+                user=item.user, item_ref=item.ref, option=item.option, prompt=text, preset=preset, media_type=kind,
+                resolution=res, via=via, requested_by=requested_by, batch=batch)
         except AutoEditRefused as refusal:
             outcome = refusal
-        outcomes.append((ref, outcome))
+        outcomes.append((item.ref, outcome))
     if not any(isinstance(o, AutoEdit) for _, o in outcomes):
         AutoEditBatch.objects.filter(pk=batch.pk).update(finished_at=timezone.now())
     return batch, outcomes
