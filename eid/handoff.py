@@ -159,7 +159,7 @@ def send_to_descript(user: Any, content: Content) -> tuple[str, Handoff]:
 
     # The files are checked while Descript answers (the checks cost as much as the rest of the
     # click); nobody is sent to a link before every check has passed.
-    checks = storage.start_checks(f.key for f in content.files)
+    checks = storage.send_checks(f.key for f in content.files)
     hand_back_connections()
     link: ImportLink | None = None
     refused: DescriptError | None = None

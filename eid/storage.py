@@ -13,17 +13,22 @@ credentials, endpoint and region, and sent with urllib3 (keep-alive pool), retri
 from __future__ import annotations
 
 import functools
+import http.client
 import logging
 import posixpath
+import queue
+import ssl
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from datetime import datetime, timedelta, timezone
-from typing import Iterable
+from typing import Iterable, Protocol, Sequence
 from urllib.parse import quote, urlsplit
 
 import boto3
+import certifi
 import botocore
 import requests
 import urllib3
@@ -113,11 +118,24 @@ def _head_http() -> urllib3.PoolManager:
     return urllib3.PoolManager(maxsize=_HEAD_THREADS, retries=False, timeout=timeout)
 
 
+@functools.lru_cache(maxsize=1)
+def _head_proxied() -> bool:
+    """A proxy for the storage endpoint: sent checks go through `head()` (urllib3 speaks to proxies)."""
+    endpoint = s3_client().meta.endpoint_url
+    return bool(requests.utils.get_environ_proxies(endpoint).get(urlsplit(endpoint).scheme))
+
+
 @receiver(setting_changed)
 def _reset_client(setting: str, **kwargs) -> None:
     if setting in _STORAGE_SETTINGS:
         s3_client.cache_clear()
         _head_http.cache_clear()
+        _head_proxied.cache_clear()
+        with _idle_lock:
+            for idle in _idle.values():
+                while not idle.empty():
+                    idle.get_nowait().close()
+            _idle.clear()
 
 
 def bucket() -> str:
@@ -142,7 +160,6 @@ def _signed_head(key: str) -> tuple[str, dict[str, str]]:
 
 def head(key: str) -> ObjectInfo:
     """The object's size and type, from a HEAD; StorageError (naming the file) when it cannot be had."""
-    name = posixpath.basename(key) or key
     answer: urllib3.BaseHTTPResponse | None = None
     for attempt in range(_HEAD_ATTEMPTS):
         if attempt:
@@ -159,16 +176,26 @@ def head(key: str) -> ObjectInfo:
             break
     if answer is None:
         raise StorageError("unavailable", "Storage is not reachable right now. Please try again.", key)
-    if answer.status == 404:
-        raise StorageError("missing", f"The file “{name}” is not in storage.", key)
-    if answer.status != 200:
-        log.info("storage HEAD answered %s", answer.status)
+    return _object_info(key, answer.status, answer.headers.get("Content-Length"), answer.headers.get("Content-Type"))
+
+
+def _object_info(key: str, status: int, length: str | None, content_type: str | None) -> ObjectInfo:
+    if status == 404:
+        raise StorageError("missing", f"The file “{posixpath.basename(key) or key}” is not in storage.", key)
+    if status != 200:
+        log.info("storage HEAD answered %s", status)
         raise StorageError("unavailable", "Storage did not answer as expected. Please try again.", key)
     try:
-        size = int(answer.headers.get("Content-Length", "0"))
+        size = int(length or "0")
     except ValueError:
         size = 0
-    return ObjectInfo(key=key, size=size, content_type=answer.headers.get("Content-Type", ""))
+    return ObjectInfo(key=key, size=size, content_type=content_type or "")
+
+
+class Check(Protocol):
+    """A HEAD on its way: `result()` is its ObjectInfo, or raises StorageError."""
+
+    def result(self) -> ObjectInfo: ...
 
 
 def start_checks(keys: Iterable[str]) -> list[Future[ObjectInfo]]:
@@ -176,8 +203,104 @@ def start_checks(keys: Iterable[str]) -> list[Future[ObjectInfo]]:
     return [_head_pool.submit(head, key) for key in keys]
 
 
-def finish_checks(checks: list[Future[ObjectInfo]]) -> list[ObjectInfo]:
-    """Wait for `start_checks`: each object must exist, hold bytes, and be a type Descript imports."""
+# Idle keep-alive connections of the sent checks, per (scheme, host, port); LIFO keeps the warm ones.
+_idle: dict[tuple[str, str, int], queue.LifoQueue[http.client.HTTPConnection]] = {}
+_idle_lock = threading.Lock()
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _idle_for(origin: tuple[str, str, int]) -> queue.LifoQueue[http.client.HTTPConnection]:
+    with _idle_lock:
+        return _idle.setdefault(origin, queue.LifoQueue(maxsize=_HEAD_THREADS))
+
+
+def _take_connection(origin: tuple[str, str, int]) -> http.client.HTTPConnection:
+    try:
+        return _idle_for(origin).get_nowait()
+    except queue.Empty:
+        pass
+    scheme, host, port = origin
+    if scheme == "https":
+        return http.client.HTTPSConnection(host, port, timeout=_HEAD_TIMEOUT[0], context=_tls_context())
+    return http.client.HTTPConnection(host, port, timeout=_HEAD_TIMEOUT[0])
+
+
+def _give_back(origin: tuple[str, str, int], conn: http.client.HTTPConnection) -> None:
+    try:
+        _idle_for(origin).put_nowait(conn)
+    except queue.Full:
+        conn.close()
+
+
+@functools.lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=certifi.where())  # the CA bundle requests and boto3 use
+
+
+class SentCheck:
+    """A HEAD already sent on a keep-alive connection of its own, its answer not yet read.
+
+    The click sends its checks, then POSTs to Descript and reads the checks' answers after: the
+    HEADs travel while Descript answers, without a thread. Anything unusual (a connection the
+    server had closed, a 429 or 5xx, a proxy to go through) is the HEAD again with `head()`'s
+    retries, after Descript's answer.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self._conn: http.client.HTTPConnection | None = None
+        self._origin = ("", "", 0)
+        if _head_proxied():
+            return
+        try:
+            url, headers = _signed_head(key)
+            self._origin = _origin(url)
+            conn = _take_connection(self._origin)
+            self._conn = conn
+            conn.request("HEAD", urlsplit(url).path, headers=headers)
+            if conn.sock is not None:
+                conn.sock.settimeout(_HEAD_TIMEOUT[1])  # connected: now the read timeout
+        except StorageError:
+            self._conn = None
+        except (OSError, http.client.HTTPException):
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def result(self) -> ObjectInfo:
+        conn = self._conn
+        if conn is None:
+            return head(self.key)
+        try:
+            answer = conn.getresponse()
+            answer.read()
+        except (OSError, http.client.HTTPException) as exc:
+            log.info("storage HEAD on a kept connection failed: %s; sending it again", type(exc).__name__)
+            self._drop()
+            return head(self.key)
+        self._conn = None
+        if answer.status in _HEAD_RETRY_STATUSES:
+            conn.close()
+            return head(self.key)
+        _give_back(self._origin, conn)  # closed by the server (Connection: close)? http.client opens a new one next time
+        return _object_info(self.key, answer.status, answer.getheader("Content-Length"),
+                            answer.getheader("Content-Type"))
+
+
+def send_checks(keys: Iterable[str]) -> list[SentCheck]:
+    """HEAD every object now, answers read by `finish_checks`: for a caller that waits on something else meanwhile."""
+    return [SentCheck(key) for key in keys]
+
+
+def finish_checks(checks: Sequence[Check]) -> list[ObjectInfo]:
+    """Wait for `start_checks` or `send_checks`: each object must exist, hold bytes, and be a type Descript imports."""
     infos = []
     first_error: StorageError | None = None
     for future in checks:

@@ -5,8 +5,11 @@ Against moto's S3 server over real HTTP; the request boto3 itself would send is 
 
 from __future__ import annotations
 
+import http.client
 import logging
 import re
+import socket
+import threading
 
 import pytest
 from django.test import override_settings
@@ -87,3 +90,47 @@ def test_storage_down_is_a_plain_503_with_its_row_and_no_signature_in_the_logs(
     assert "Location" not in response
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "Signature" not in logged and "AWS4-HMAC" not in logged and "X-Amz" not in logged
+
+
+# --- checks sent before the click's POST and read after it (eid.storage.send_checks) ----------
+
+
+def test_sent_checks_answer_as_head_does(s3):
+    s3.put_object(Bucket=storage.bucket(), Key="alice/sent.wav", Body=b"RIFF" * 10, ContentType="audio/wav")
+    for _ in range(3):  # moto closes each connection: the kept one reconnects
+        infos = storage.finish_checks(storage.send_checks(["alice/sent.wav"]))
+        assert [(i.key, i.size, i.content_type) for i in infos] == [("alice/sent.wav", 40, "audio/wav")]
+    with pytest.raises(storage.StorageError) as caught:
+        storage.finish_checks(storage.send_checks(["alice/sent.wav", "alice/nope.wav"]))
+    assert caught.value.kind == "missing" and "nope.wav" in caught.value.reason
+
+
+def _kept_connection_the_server_drops() -> http.client.HTTPConnection:
+    """A connected keep-alive connection whose server reads the request and hangs up without answering."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        peer, _ = listener.accept()
+        peer.recv(65536)
+        peer.close()
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    conn = http.client.HTTPConnection("127.0.0.1", listener.getsockname()[1], timeout=5)
+    conn.connect()
+    return conn
+
+
+def test_a_kept_connection_the_server_had_dropped_is_a_head_sent_again(s3):
+    s3.put_object(Bucket=storage.bucket(), Key="alice/again.wav", Body=b"RIFF" * 5, ContentType="audio/wav")
+    url, _ = storage._signed_head("alice/again.wav")
+    origin = storage._origin(url)
+    storage._give_back(origin, _kept_connection_the_server_drops())  # the next check takes it
+    check = storage.send_checks(["alice/again.wav"])[0]
+    assert check.result().size == 20  # the dropped answer was asked again, of the real storage
+
+    closed = http.client.HTTPConnection(origin[1], origin[2], timeout=5)
+    closed.connect()
+    closed.sock.close()  # sending on it fails at once
+    storage._give_back(origin, closed)
+    assert storage.send_checks(["alice/again.wav"])[0].result().size == 20
