@@ -103,6 +103,10 @@ def _measure(args, where: str) -> int:
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats(key).print_stats(args.top)
             print(out.getvalue())
+        out = io.StringIO()  # what the click's own steps call, and how long each took
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_callees(
+            r"send_to_descript|edit_in_descript|_finish|finish_checks|send_checks")
+        print(out.getvalue())
         return 0
 
     rounds = max(1, args.n // 20)
