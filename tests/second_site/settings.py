@@ -1,13 +1,16 @@
 """A second partner site, as small as a site that adopts eid can be.
 
 It reaches eid only through the four documented steps: `eid` in INSTALLED_APPS, eid's URLs
-included, the settings block, one adapter (podcasts.adapter) and the button tag in a template.
+included, the settings block, one adapter (podcasts.adapter) and the button tag in a template;
+and automatic edits through step 6: `eid.jobs` installed, its URLs, the adapter's option_names
+and the panel tag.
 Nothing here imports the demo partner (partner_site). The suite runs it in its own processes
 (runserver, db_worker) with its own database, against the suite's sandbox and moto server.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -24,6 +27,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "eid",
+    "eid.jobs",  # step 6
     "second_site.podcasts",
 ]
 MIDDLEWARE = [
@@ -63,3 +67,11 @@ AWS_SECRET_ACCESS_KEY = "testing-secret"
 AWS_STORAGE_BUCKET_NAME = os.environ.get("SECOND_SITE_BUCKET", "")
 EID_EXPORT_POLL_SECONDS = 0.3
 EID_EXPORT_HEARTBEAT_SECONDS = 0.2
+
+# Step 6: Descript's job callbacks come to this origin (empty: polling alone).
+EID_JOBS_CALLBACK_BASE = os.environ.get("SECOND_SITE_ORIGIN", "")
+
+# What a test changes for this site's processes (a JSON object of settings, applied last), as
+# partner_site/settings_test.py reads it: faster polls and timeouts than a real site would use.
+for _name, _value in json.loads(os.environ.get("EID_TEST_SETTINGS") or "{}").items():
+    globals()[_name] = _value

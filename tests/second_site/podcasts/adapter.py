@@ -29,6 +29,9 @@ class EpisodeContent(ContentAdapter):
         return Content(ref=item.slug, option="audio", source_id=str(item.source_uuid), title=item.title,
                        files=(SourceFile(item.audio_key, f"{item.title} (audio)"),))
 
+    def option_names(self, item: Episode) -> tuple[str, ...]:
+        return ("audio",)  # step 6: an episode has one option, so an auto-edit of it sends that
+
     def find_source(self, user: Any, source_id: str) -> Source | None:
         wanted = _uuid(source_id)
         episode = Episode.objects.filter(source_uuid=wanted, owner=user).first() if wanted else None
