@@ -84,6 +84,7 @@ def _measure(args, where: str) -> int:
             status = fn().status_code
             if status != expect[name]:
                 raise RuntimeError(f"{name}: HTTP {status}")
+    _check_rows(user, one)
     connections.close_all()
 
     if args.parts:
@@ -126,6 +127,27 @@ def _measure(args, where: str) -> int:
         print(f"  {name:<8} {v:6.2f} ms  (min {min(per[name]):.2f}, max {max(per[name]):.2f})")
     print(f"  click / library = {med['click'] / med['library']:.3f}; click - floor = {med['click'] - med['floor']:.2f} ms")
     return 0
+
+
+def _check_rows(user, recording) -> None:
+    """The warm-up's clicks left whole rows, and the connection's commits wait for the disk again after them."""
+    from django.db import connection
+
+    from eid.models import Handoff
+
+    rows = list(Handoff.objects.filter(item_ref=str(recording.pk)))
+    bad = [r.pk for r in rows if not (r.outcome == "ok" and r.user_id == user.pk and r.option == "mix"
+                                      and r.file_count == 1 and r.total_bytes > 0 and r.finished_at
+                                      and r.upstream_latency_ms is not None and r.upstream_attempts == 1
+                                      and r.item_title == recording.title)]
+    if len(rows) != 20 or bad:
+        raise RuntimeError(f"Handoff rows: {len(rows)} for 20 clicks, incomplete: {bad}")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            if cursor.fetchone()[0] != "on":
+                raise RuntimeError("synchronous_commit stayed off after the click")
+    print(f"checked: 20 warm-up clicks left 20 whole 'ok' Handoff rows ({connection.vendor})")
 
 
 def _parts(user, recording, where: str) -> int:

@@ -37,6 +37,16 @@ def _frame(text: str) -> str:
     return f"{name} ({'/'.join(path.split('/')[-2:])})" if where else name
 
 
+def _pg_sessions(scratch: ScratchDatabase | None) -> int:
+    """Sessions PostgreSQL has opened on the scratch database so far (a pool that churns shows here)."""
+    if scratch is None:
+        return 0
+    done = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qAt", "-c",
+                           f"SELECT sessions FROM pg_stat_database WHERE datname = '{scratch.name}'"],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=30)
+    return int(done.stdout.decode().strip() or 0)
+
+
 def _run(stack: Stack, args) -> int:
     spy = shutil.which("py-spy", path=os.path.dirname(PY)) or shutil.which("py-spy")
     if not spy:
@@ -72,6 +82,7 @@ def _run(stack: Stack, args) -> int:
         requests.post(f"{sandbox}/_sandbox/faults", json={"path": SCHEMA_PATH, "method": "POST",
                                                           "latency_ms": args.latency}, timeout=5).raise_for_status()
         Wrk.finish(wrk.start(method, path, 50, 3), 60)  # warm-up
+        sessions0 = _pg_sessions(scratch)
         load = wrk.start(method, path, args.conns, args.seconds)
         time.sleep(1)
         raws = []
@@ -87,7 +98,8 @@ def _run(stack: Stack, args) -> int:
             p.wait(timeout=args.seconds + 60)
         result = Wrk.finish(load, args.seconds + 60)
         print(f"{method} {args.path} at {args.conns} clients, Descript {args.latency} ms: {result['rate']:.1f}/s "
-              f"({result['statuses']})")
+              f"({result['statuses']}); PostgreSQL sessions opened during the phase: "
+              f"{_pg_sessions(scratch) - sessions0 if scratch else 'n/a (SQLite)'}")
         own: Counter[str] = Counter()
         inclusive: Counter[str] = Counter()
         total = 0
