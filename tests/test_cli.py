@@ -408,6 +408,19 @@ def test_a_batch_where_some_recordings_are_refused_is_partial(two_recordings, bo
     assert code == 1  # bob owns none of them: every item refused
 
 
+def test_batch_option_names_the_download_option_for_every_recording(two_recordings):
+    first, second = two_recordings
+
+    code, out, err = descript("batch", str(first.pk), str(second.pk), "--user", "alice", "--option", "mix",
+                              "--prompt", "Tighten it", "--json")
+    assert code == 0, err
+    assert sorted(AutoEdit.objects.values_list("option", flat=True)) == ["mix", "mix"]
+
+    code, out, _ = descript("batch", str(first.pk), "--user", "alice", "--option", "stems", "--prompt", "x", "--json")
+    assert code == 1  # no recording has that option: every item refused, with the reason
+    assert lines(out)[0]["items"][0]["refused"]["kind"] == "not_found"
+
+
 @pytest.mark.parametrize(
     "args, kind",
     [

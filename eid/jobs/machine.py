@@ -34,7 +34,7 @@ from .control import cancel, go_on, stop
 from .homecoming import ReturnRefused, bring_home, check_copy
 from .lease import Lease, LeaseLost, finish
 from .models import AutoEdit, DescriptBudget, JobStep, digest
-from .starting import AutoEditRefused, start_auto_edit, start_batch
+from .starting import AutoEditRefused, BatchItem, start_auto_edit, start_batch
 from .status import batch_counts, describe
 from .steps import (CONTINUE, Next, cancel_quietly, fail, later, live_step, new_step, open_step, poll, reconcile,
                     stopped_step, submit, words)
@@ -49,7 +49,7 @@ QUEUE_RECHECK_SECONDS = 60.0
 MAX_MOVES_PER_RUN = 8
 EARLY = timedelta(milliseconds=50)
 
-__all__ = ["AT_DESCRIPT", "AutoEditRefused", "advance", "batch_counts", "cancel", "describe", "go_on",
+__all__ = ["AT_DESCRIPT", "AutoEditRefused", "BatchItem", "advance", "batch_counts", "cancel", "describe", "go_on",
            "start_auto_edit", "start_batch", "stop"]
 
 

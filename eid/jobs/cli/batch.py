@@ -32,7 +32,7 @@ def run_batch(opts: dict[str, Any], out: Output, *, sleep: Callable[[float], Non
     refs = [ref.strip() for ref in opts["refs"]]
     try:
         batch, outcomes = start_batch(
-            items=[(user, ref) for ref in refs], prompt=opts["prompt"], preset=preset,
+            items=[(user, ref, opts.get("option") or None) for ref in refs], prompt=opts["prompt"], preset=preset,
             media_type=opts["media_type"], resolution=opts["resolution"], via=AutoEditBatch.Via.CLI,
             requested_by="cli", name=opts["name"] or "", max_in_flight=opts["max_in_flight"],
         )

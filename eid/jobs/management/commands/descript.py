@@ -122,6 +122,8 @@ class Command(BaseCommand):
                 "and the edit back as a new version (the worker does the work).", [common])
         p.add_argument("refs", nargs="+", metavar="RECORDING_REF", help="The recordings' ids.")
         p.add_argument("--user", required=True, metavar="USERNAME", help="Whose recordings they are.")
+        p.add_argument("--option", metavar="NAME", help="The download option to send for every recording "
+                       "(e.g. mix); default: the multitrack option when there is one.")
         what = p.add_mutually_exclusive_group()
         what.add_argument("--prompt", help="What Underlord should do.")
         what.add_argument("--preset", metavar="NAME", help="A prompt preset by name.")
