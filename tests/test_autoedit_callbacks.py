@@ -136,3 +136,38 @@ def test_a_replayed_callback_after_the_step_is_over_is_404(callbacks, fast, alic
         answer = requests.post(job["callback_url"], json={"job_id": job["job_id"], "job_state": "stopped"}, timeout=5)
         assert answer.status_code == 404
     assert snapshot(done) == before and len(calls(fast, "GET", "/v1/jobs/")) == gets_before
+
+
+def test_a_watched_auto_edit_is_polled_at_the_active_cadence_though_callbacks_are_expected(
+        callbacks, fast, client, alice, interview):
+    # Callbacks are expected (a base is set) but never come, and the fallback poll is 30 s away:
+    # only someone watching the page makes the machine look at Descript's progress sooner.
+    fast.configure_jobs(callbacks=False, import_seconds=2.0)
+    client.force_login(alice)
+    ae = start(alice, interview)
+    drive(ae, until=("importing",))
+    machine.advance(ae.pk)  # the import is submitted
+    step = JobStep.objects.get(auto_edit=ae, kind="import")
+    assert step.job_id and step.next_poll_at - step.submitted_at >= timedelta(seconds=29)
+
+    answer = client.get(f"/auto-edits/{ae.pk}/status")
+
+    assert answer.status_code == 200 and answer.json()["state"] == "importing"
+    ae.refresh_from_db()
+    assert ae.watched_until is not None and ae.next_action_at is not None
+    assert (ae.next_action_at - step.submitted_at).total_seconds() < 1  # brought forward from 30 s
+    looked = drive(ae, until=("editing", "failed"), timeout=15)
+    assert looked.state == "editing", looked.reason
+    step.refresh_from_db()
+    assert step.polls >= 2 and step.callbacks == 0  # progress seen while running, not only the end
+
+
+def test_an_unwatched_auto_edit_leaves_its_polls_to_the_slow_fallback(callbacks, fast, alice, interview):
+    fast.configure_jobs(callbacks=False, import_seconds=2.0)
+    ae = start(alice, interview)
+    drive(ae, until=("importing",))
+    machine.advance(ae.pk)
+    ae.refresh_from_db()
+    step = JobStep.objects.get(auto_edit=ae, kind="import")
+    assert ae.watched_until is None
+    assert (ae.next_action_at - step.submitted_at).total_seconds() >= 29

@@ -11,6 +11,7 @@ ends on its own; a cancel that crosses that moment lets the copy finish.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 
 State = AutoEdit.State
 _NOT_CANCELLABLE = (*AutoEdit.FINAL_STATES, State.COPYING)
+_AT_DESCRIPT = (State.IMPORTING, State.EDITING, State.PUBLISHING)
+# A look at the auto-edit's page keeps it "watched" this long (the page asks every 2 s).
+WATCH_SECONDS = 30.0
 
 
 def cancel(auto_edit: AutoEdit, *, by: str = "") -> bool:
@@ -76,3 +80,32 @@ def stop(auto_edit: AutoEdit) -> bool:
     reason = (f"Stopped after the import: {count} file{'s' if count != 1 else ''} did not import, "
               "and the edit was not to go on without them.")
     return finish(auto_edit, State.CANCELLED, reason=reason, from_states=(State.NEEDS_CHOICE,))
+
+
+def being_watched(auto_edit: AutoEdit, now: datetime | None = None) -> bool:
+    """Someone is looking at the auto-edit's page: poll its Descript job at the active cadence.
+
+    With callbacks expected, polls are only the fallback (every EID_JOBS_POLL_WITH_CALLBACKS_SECONDS,
+    a minute), which is right for a batch overnight and wrong for a person watching Descript's
+    progress label and percent. So for WATCH_SECONDS after each look the job is polled as if no
+    callback would come (5 s, then 10 to 15 s; the 3 s floor holds), and the first look brings the
+    next poll forward. The row is written at most once per half window. True when it was written.
+    """
+    from .steps import SPACING_MARGIN, open_step
+    from .tasks import nudge
+
+    now = now or timezone.now()
+    if auto_edit.state not in _AT_DESCRIPT:
+        return False
+    until = auto_edit.watched_until
+    if until is not None and until - now > timedelta(seconds=WATCH_SECONDS / 2):
+        return False
+    AutoEdit.objects.filter(pk=auto_edit.pk).update(watched_until=now + timedelta(seconds=WATCH_SECONDS))
+    if until is None or until <= now:
+        step = open_step(auto_edit)
+        if step is not None and step.job_id:
+            from .cadence import earliest_poll
+
+            last = step.last_polled_at + SPACING_MARGIN if step.last_polled_at else None
+            nudge(auto_edit.pk, earliest_poll(last, now))
+    return True

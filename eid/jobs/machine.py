@@ -30,7 +30,7 @@ from .. import storage
 from ..conf import eid_settings
 from ..content import get_adapter
 from .client import Job, JobCreated, JobsClient, JobsError, composition, import_body, multitrack, url_media
-from .control import cancel, go_on, stop
+from .control import being_watched, cancel, go_on, stop
 from .homecoming import ReturnRefused, bring_home, check_copy
 from .lease import Lease, LeaseLost, finish
 from .models import AutoEdit, DescriptBudget, JobStep, digest
@@ -49,8 +49,8 @@ QUEUE_RECHECK_SECONDS = 60.0
 MAX_MOVES_PER_RUN = 8
 EARLY = timedelta(milliseconds=50)
 
-__all__ = ["AT_DESCRIPT", "AutoEditRefused", "BatchItem", "advance", "batch_counts", "cancel", "describe", "go_on",
-           "start_auto_edit", "start_batch", "stop"]
+__all__ = ["AT_DESCRIPT", "AutoEditRefused", "BatchItem", "advance", "batch_counts", "being_watched", "cancel",
+           "describe", "go_on", "start_auto_edit", "start_batch", "stop"]
 
 
 def advance(auto_edit_id: Any) -> datetime | None:

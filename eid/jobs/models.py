@@ -153,6 +153,9 @@ class AutoEdit(models.Model):
     failure_kind = models.CharField(max_length=30, blank=True)
     reason = models.CharField(max_length=500, blank=True, help_text="Why it failed, in plain words.")
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    # Someone has the auto-edit's page open until then (eid.jobs.control.being_watched): its jobs
+    # are polled at Descript's active cadence even when callbacks are expected.
+    watched_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     # Worker bookkeeping (as on ReturnedExport): a lease with a heartbeat, and the next nudge.
     lease_token = models.UUIDField(null=True, blank=True, editable=False)

@@ -64,6 +64,12 @@ def callbacks_on() -> bool:
     return bool(eid_settings.EID_JOBS_CALLBACK_BASE)
 
 
+def callbacks_expected(ae: AutoEdit) -> bool:
+    """Poll only as the callbacks' fallback? Not while someone watches the page (control.being_watched)."""
+    watched = ae.watched_until is not None and ae.watched_until > timezone.now()
+    return callbacks_on() and not watched
+
+
 def callback_url(token: str) -> str | None:
     base = str(eid_settings.EID_JOBS_CALLBACK_BASE or "").rstrip("/")
     if not base:
@@ -178,7 +184,8 @@ def _submit_failed(lease: Lease, step: JobStep, exc: JobsError, calls: int) -> N
 def adopt(lease: Lease, step: JobStep, job_id: str, calls: int, *, created: JobCreated | Job | None = None) -> Next:
     """The job exists at Descript: record it, and the first poll on Descript's cadence."""
     now = timezone.now()
-    first = now + timedelta(seconds=next_poll_delay(polls_so_far=0, callbacks_expected=callbacks_on()))
+    expected = callbacks_expected(lease.auto_edit)
+    first = now + timedelta(seconds=next_poll_delay(polls_so_far=0, callbacks_expected=expected))
     _update_step(step, job_id=job_id, state=JobStep.State.QUEUED, submitted_at=now, next_poll_at=first,
                  retries=0, **_count(calls))
     fields: dict[str, Any] = {}
@@ -257,7 +264,7 @@ def poll(lease: Lease, step: JobStep, on_stopped: OnStopped) -> Next:
                  progress_label=label, progress_percent=percent, retries=0, state=state, **_count(jobs.calls))
     if job.stopped:
         return on_stopped(lease, step, job)
-    delay = next_poll_delay(polls_so_far=step.polls, callbacks_expected=callbacks_on())
+    delay = next_poll_delay(polls_so_far=step.polls, callbacks_expected=callbacks_expected(lease.auto_edit))
     at = now + timedelta(seconds=delay)
     _update_step(step, next_poll_at=at)
     return later(lease, at)

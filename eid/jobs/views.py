@@ -113,7 +113,9 @@ def auto_edit_page(request: SignedInRequest, auto_edit_id: Any) -> HttpResponse:
 @login_required
 @answers("GET")
 def auto_edit_status(request: SignedInRequest, auto_edit_id: Any) -> HttpResponse:
-    return JsonResponse(status_payload(_own(request, auto_edit_id)))
+    ae = _own(request, auto_edit_id)
+    machine.being_watched(ae)  # the page is open: Descript's progress is polled while it is
+    return JsonResponse(status_payload(ae))
 
 
 def _act(request: SignedInRequest, auto_edit_id: Any, action: Any, refused_words: str) -> HttpResponse:
