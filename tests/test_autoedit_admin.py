@@ -149,3 +149,25 @@ def test_batches_list_with_counts(operator, solo, alice):
                            name="Nightly")
     listing = operator.get(f"{ADMIN}/autoeditbatch/").content.decode()
     assert "Nightly" in listing and "Waiting to start: 1" in listing
+
+
+def test_the_rate_budget_shows_descripts_hold_off_and_never_the_token(operator, sandbox, settings):
+    from eid.jobs.client import JobsClient, JobsError
+
+    sandbox.add_fault(path="/v1/jobs", method="GET", status=429, headers={"Retry-After": "40"}, times=1)
+    with pytest.raises(JobsError):
+        JobsClient().list_jobs()
+
+    from eid.jobs.models import DescriptBudget
+
+    [budget] = DescriptBudget.objects.all()
+    assert budget.throttled_total == 1 and budget.not_before is not None
+    page = operator.get(f"{ADMIN}/descriptbudget/")
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "sha256:" + digest(settings.DESCRIPT_API_TOKEN)[:12] in text
+    assert settings.DESCRIPT_API_TOKEN not in text
+    row = operator.get(f"{ADMIN}/descriptbudget/{digest(settings.DESCRIPT_API_TOKEN)}/change/").content.decode()
+    assert "Descript said wait until" in row and settings.DESCRIPT_API_TOKEN not in row
+    assert operator.get(f"{ADMIN}/descriptbudget/add/").status_code == 403

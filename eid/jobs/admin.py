@@ -26,7 +26,7 @@ from django.utils.html import format_html, format_html_join
 
 from . import machine
 from .forms import AutoEditForm
-from .models import AutoEdit, AutoEditBatch, JobStep, PromptPreset
+from .models import AutoEdit, AutoEditBatch, DescriptBudget, JobStep, PromptPreset
 
 # Keys of Descript's answers that hold signed or private links, and what such links carry.
 _SECRET_KEYS = {"download_url", "callback_url", "url", "upload_url", "signed_url", "presigned_url"}
@@ -203,6 +203,31 @@ class AutoEditBatchAdmin(admin.ModelAdmin):
     def page_link(self, obj: AutoEditBatch) -> str:
         url = reverse("eid_jobs:batch", args=[obj.pk])
         return format_html('<a href="{}">{}</a>', url, url)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(DescriptBudget)
+class DescriptBudgetAdmin(admin.ModelAdmin):
+    """Each Descript token's shared rate budget: is Descript holding us off, and how often it has.
+
+    A token is named by the first characters of its SHA-256 digest, never by the token."""
+
+    list_display = ("token", "holding_off_until", "calls_in_window", "throttled_total", "updated_at")
+    fields = ("token", "holding_off_until", "window_started_at", "calls_in_window", "throttled_total", "updated_at")
+    readonly_fields = fields
+
+    @admin.display(description="token (digest)")
+    def token(self, obj: DescriptBudget) -> str:
+        return f"sha256:{obj.token_digest[:12]}…"
+
+    @admin.display(description="Descript said wait until")
+    def holding_off_until(self, obj: DescriptBudget) -> Any:
+        return obj.not_before or "-"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
