@@ -125,7 +125,8 @@ def _measure(args, where: str) -> int:
     med = {name: statistics.median(v) for name, v in per.items()}
     for name, v in med.items():
         print(f"  {name:<8} {v:6.2f} ms  (min {min(per[name]):.2f}, max {max(per[name]):.2f})")
-    print(f"  click / library = {med['click'] / med['library']:.3f}; click - floor = {med['click'] - med['floor']:.2f} ms")
+    print(f"  click / library = {med['click'] / med['library']:.3f}; "
+          f"click - floor = {med['click'] - med['floor']:.2f} ms")
     return 0
 
 

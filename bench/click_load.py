@@ -17,7 +17,8 @@ Printed, from one run (issue 8):
 1. clicks/s at --conns concurrent clients with Descript answering the schema POST in 250 ms, and
    in 10 ms (the sandbox's latency fault), 1-file recording;
 2. the library page's own rate (logged-in GET /) on the same server, same wrk, same concurrency,
-   measured before and after the clicks (their mean is used); ratio clicks/s / min(conns/latency,
+   measured before and after the clicks (their mean is used); each phase starts once the site has
+   finished the requests the previous one left in flight (CpuMeter.drain); ratio clicks/s / min(conns/latency,
    library rate): target >= 0.8 at 250 ms;
 3. the library page's p95 (wrk at --lib-conns) while every schema POST hangs and --conns clients
    keep clicking (each click after a random 0-8 s pause, so that arrivals are steady rather than
@@ -243,6 +244,25 @@ class CpuMeter:
             "wall": time.monotonic(),
         }
 
+    def drain(self, limit: float = 60.0) -> float:
+        """Wait until the site has finished what the last phase left it (seconds waited).
+
+        wrk stops with --conns requests in flight, and the server goes on answering them after
+        wrk has hung up (a synchronous view is not interrupted): 200 library pages at 25 ms of CPU
+        each are seconds of both cores. Without this, a phase that follows one without its own
+        settle step (the library's) started while the site still served the previous phase.
+        Quiet: the site used under 5 % of a core over two half-second looks in a row.
+        """
+        started = time.monotonic()
+        quiet = 0
+        last = self.snapshot()["site"]
+        while quiet < 2 and time.monotonic() - started < limit:
+            time.sleep(0.5)
+            now = self.snapshot()["site"]
+            quiet = quiet + 1 if now - last < 0.025 else 0
+            last = now
+        return time.monotonic() - started
+
     @staticmethod
     def diff(before: dict, after: dict) -> dict[str, float]:
         d = {k: after[k] - before[k] for k in before if k != "PostgreSQL"}
@@ -406,8 +426,11 @@ def _run(stack: Stack, scratch: list[ScratchDatabase], args) -> None:
     checks: list[str] = []
     all_clicks_ok = True
 
+    drained: list[str] = []
+
     def phase(label: str, kind: str, method: str, path: str, conns: int) -> dict:
         nonlocal all_clicks_ok
+        drained.append(f"{cpu.drain():.1f} s before {label}")
         first_row = rows.last_id()
         before = cpu.snapshot()
         result = Wrk.finish(wrk.start(method, path, conns, args.seconds), args.seconds + 60)
@@ -443,6 +466,8 @@ def _run(stack: Stack, scratch: list[ScratchDatabase], args) -> None:
         print(f"{label:<26} {r['answered']:>7} {r['rate']:>7.1f} {_ms(r['p50_us']):>7} {_ms(r['p95_us']):>7} "
               f"{_ms(r['p99_us']):>7}  {_statuses(r['statuses'])}"
               + (f"; socket errors {r['errors']}" if any(r["errors"].values()) else ""))
+    print("each phase began once the site had finished the previous one's requests (waited "
+          + ", ".join(drained) + ")")
     lib_rate = (lib1["rate"] + lib2["rate"]) / 2
     print(f"library rate: {lib1['rate']:.1f}/s before, {lib2['rate']:.1f}/s after the clicks; mean {lib_rate:.1f}/s")
     ratios = {}
@@ -479,8 +504,10 @@ def _run(stack: Stack, scratch: list[ScratchDatabase], args) -> None:
     # --- 3: the library while Descript hangs -------------------------------------------------
     hang_s = CLICK_READ_TIMEOUT + 2  # longer than the click waits: the click gives up first (503)
     fault()
+    cpu.drain()
     idle1 = Wrk.finish(wrk.start("GET", "/", args.lib_conns, args.seconds), args.seconds + 60)
     fault(hang_seconds=hang_s)
+    cpu.drain()
     first_row = rows.last_id()
     before = cpu.snapshot()
     # Each click waits a random 0..8 s before it is sent, so the clients fall out of step: clicks arrive
@@ -497,6 +524,7 @@ def _run(stack: Stack, scratch: list[ScratchDatabase], args) -> None:
     hang_outcomes = rows.settle(first_row, hang_clicks["issued"], timeout=CLICK_READ_TIMEOUT + 6,
                                 quiet=CLICK_READ_TIMEOUT + 1)
     fault()
+    cpu.drain()
     idle2 = Wrk.finish(wrk.start("GET", "/", args.lib_conns, args.seconds), args.seconds + 60)
     stack.check_alive()
 

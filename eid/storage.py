@@ -7,7 +7,9 @@ The click's HEAD checks do not go through boto3's `head_object`: botocore's even
 (handlers, parsers, retry hooks) cost 3.4 ms of CPU per HEAD, the largest single part of a click
 (bench/click_cpu --parts). They are signed with botocore's own SigV4 signer and the client's own
 credentials, endpoint and region, and sent with urllib3 (keep-alive pool), retried as the client's
-"standard" mode retries (connection errors, 429, 5xx; 3 attempts).
+"standard" mode retries (connection errors, 429, 5xx; 3 attempts). The click sends its checks
+without a thread (`send_checks`: written before the schema POST, read after it); under load each
+thread hand-off costs a wait for the GIL among a hundred request threads.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from typing import Iterable, Protocol, Sequence
 from urllib.parse import quote, urlsplit
 
 import boto3
-import certifi
 import botocore
+import certifi
 import requests
 import urllib3
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
@@ -298,7 +300,8 @@ class SentCheck:
         if answer.status in _HEAD_RETRY_STATUSES:
             conn.close()
             return head(self.key)
-        _give_back(self._origin, conn)  # closed by the server (Connection: close)? http.client opens a new one next time
+        # Closed by the server (Connection: close)? http.client connects again on its next request.
+        _give_back(self._origin, conn)
         return _object_info(self.key, answer.status, answer.getheader("Content-Length"),
                             answer.getheader("Content-Type"))
 
@@ -359,7 +362,8 @@ def presign_get(key: str, ttl_seconds: int, *, download_name: str | None = None)
     # the same URL as generate_presigned_url("get_object") (tests compare them), at 40 % of the CPU.
     request = AWSRequest(method="GET", url=_object_url(key))
     try:
-        S3SigV4QueryAuth(_frozen_credentials(), "s3", s3_client().meta.region_name, expires=ttl_seconds).add_auth(request)
+        signer = S3SigV4QueryAuth(_frozen_credentials(), "s3", s3_client().meta.region_name, expires=ttl_seconds)
+        signer.add_auth(request)
     except BotoCoreError:
         raise StorageError("credentials", "Storage credentials are not usable.", key) from None
     assert request.url is not None
