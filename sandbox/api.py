@@ -10,32 +10,16 @@ import hmac
 import json
 import uuid
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from werkzeug.wrappers import Request, Response
 
+from .jobchecks import is_http_url, is_uuid
 from .pages import json_error, json_response
 from .shares import iso_z, rendering, share_vtt
 from .state import PendingImport
 
 if TYPE_CHECKING:
     from .app import SandboxApp
-
-
-def _is_uuid(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        return str(uuid.UUID(value)) == value.lower()
-    except ValueError:
-        return False
-
-
-def _is_http_url(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def _hms(seconds: float) -> str:
@@ -49,7 +33,7 @@ def validate_schema_body(body: Any) -> str | None:
         return "request body must be a JSON object"
     if "partner_drive_id" not in body:
         return "partner_drive_id is required"
-    if not _is_uuid(body["partner_drive_id"]):
+    if not is_uuid(body["partner_drive_id"]):
         return "partner_drive_id must be a UUID string"
     schema = body.get("project_schema")
     if schema is None:
@@ -73,7 +57,7 @@ def validate_schema_body(body: Any) -> str | None:
             return f"{where} must be an object"
         if "uri" not in f:
             return f"{where}.uri is required"
-        if not _is_http_url(f["uri"]):
+        if not is_http_url(f["uri"]):
             return f"{where}.uri must be an http or https URL"
         if "name" in f and not isinstance(f["name"], str):
             return f"{where}.name must be a string"
