@@ -171,3 +171,16 @@ def task_queue(request, settings, monkeypatch) -> str:
 def bearer(key: str) -> dict[str, str]:
     """The test client's header for a service token."""
     return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+
+
+class ManualClock:
+    """An injectable clock (the sandbox's `app.clock`): starts at real time, moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

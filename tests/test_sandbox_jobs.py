@@ -7,12 +7,9 @@ progress step an injected clock instead of sleeping.
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -23,12 +20,14 @@ from django.conf import settings
 
 from eid import storage
 from sandbox.media import make_wav
-from support import wait_until
+from receiver import Reply, receiver  # noqa: F401  (the fixture)
+from support import ManualClock, wait_until
 
 API = settings.DESCRIPT_API_BASE
 AUTH = {"Authorization": f"Bearer {settings.DESCRIPT_API_TOKEN}"}
 WAV_A = make_wav(1.0, 330)
 WAV_B = make_wav(0.5, 550)
+CALLBACK = "/descript/jobs/callback?t=secret"
 FAST = {"queued_seconds": 0.05, "import_seconds": 0.2, "agent_seconds": 0.2, "publish_seconds": 0.2}
 
 _ISO = {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$"}
@@ -111,60 +110,11 @@ def assert_job_shape(job: dict[str, Any]) -> None:
     assert ("result" in job) == (state == "stopped")
 
 
-class Clock:
-    """The sandbox's injectable clock: starts at real time and moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class Receiver:
-    """A callback receiver: a tiny HTTP server on a thread, keeping every POSTed JSON body."""
-
-    def __init__(self, status: int = 200) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.status = status
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                outer.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(outer.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/descript/jobs/callback?t=secret"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def jobs(sandbox):
     """The sandbox with fast jobs."""
     sandbox.configure_jobs(**FAST)
     return sandbox
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
 
 
 @pytest.fixture
@@ -208,7 +158,7 @@ def imported(media: dict[str, str], **extra: Any) -> dict[str, Any]:
 
 
 def test_import_goes_queued_running_stopped_with_rising_progress(sandbox, media):
-    clock = Clock()
+    clock = ManualClock()
     sandbox.clock = clock
     sandbox.configure_jobs(queued_seconds=2, import_seconds=60, time_scale=10)  # 0.2 s queued, 6 s running
     body = {
@@ -472,7 +422,7 @@ def test_list_filters_and_cursor_pagination_to_the_end(jobs):
 
 
 def test_jobs_older_than_the_default_week_are_listed_only_when_asked(jobs):
-    clock = Clock()
+    clock = ManualClock()
     jobs.clock = clock
     old = post("/jobs/agent", {"project_name": "Old", "prompt": "x"}).json()["job_id"]
     clock.advance(8 * 86400)
@@ -572,15 +522,15 @@ def test_the_record_holds_every_call_with_its_job_and_wall_time(jobs):
 
 
 def test_callbacks_post_the_job_status_when_it_stops(jobs, media, receiver):
-    job = imported(media, callback_url=receiver.url)
-    wait_until(lambda: receiver.bodies, timeout=5, message="the callback")
-    [body] = receiver.bodies
+    job = imported(media, callback_url=receiver.url(CALLBACK))
+    wait_until(lambda: receiver.payloads, timeout=5, message="the callback")
+    [body] = receiver.payloads
     assert body == job  # the same JSON as GET /v1/jobs/<id>
-    agent = post("/jobs/agent", {"project_id": job["project_id"], "prompt": "x", "callback_url": receiver.url})
-    cancel_me = post("/jobs/agent", {"project_id": job["project_id"], "prompt": "y", "callback_url": receiver.url})
+    agent = post("/jobs/agent", {"project_id": job["project_id"], "prompt": "x", "callback_url": receiver.url(CALLBACK)})
+    cancel_me = post("/jobs/agent", {"project_id": job["project_id"], "prompt": "y", "callback_url": receiver.url(CALLBACK)})
     requests.delete(f"{API}/jobs/{cancel_me.json()['job_id']}", headers=AUTH, timeout=5)
-    wait_until(lambda: len(receiver.bodies) == 3, timeout=5, message="two more callbacks")
-    states = {b["job_id"]: b["job_state"] for b in receiver.bodies}
+    wait_until(lambda: len(receiver.payloads) == 3, timeout=5, message="two more callbacks")
+    states = {b["job_id"]: b["job_state"] for b in receiver.payloads}
     assert states[agent.json()["job_id"]] == "stopped"
     assert states[cancel_me.json()["job_id"]] == "cancelled"
     attempts = {j["job_id"]: j["callback_attempts"] for j in jobs.jobs()}
@@ -589,14 +539,14 @@ def test_callbacks_post_the_job_status_when_it_stops(jobs, media, receiver):
 
 def test_callbacks_off_never_come_and_failures_are_retried_once(jobs, receiver):
     jobs.configure_jobs(callbacks=False)
-    silent = post("/jobs/agent", {"project_name": "Silent", "prompt": "x", "callback_url": receiver.url}).json()
+    silent = post("/jobs/agent", {"project_name": "Silent", "prompt": "x", "callback_url": receiver.url(CALLBACK)}).json()
     wait_stopped(silent["job_id"])
     time.sleep(0.2)
-    assert receiver.bodies == []
+    assert receiver.payloads == []
     jobs.configure_jobs(callbacks=True)
-    receiver.status = 500
-    loud = post("/jobs/agent", {"project_name": "Loud", "prompt": "x", "callback_url": receiver.url}).json()
-    wait_until(lambda: len(receiver.bodies) == 2, timeout=5, message="a retried callback")
+    receiver.script = [Reply(status=500), Reply(status=500)]  # the first attempt and its one retry
+    loud = post("/jobs/agent", {"project_name": "Loud", "prompt": "x", "callback_url": receiver.url(CALLBACK)}).json()
+    wait_until(lambda: len(receiver.payloads) == 2, timeout=5, message="a retried callback")
     attempts = wait_until(
         lambda: [j for j in jobs.jobs() if j["job_id"] == loud["job_id"] and len(j["callback_attempts"]) == 2],
         timeout=2, message="two recorded attempts")[0]["callback_attempts"]

@@ -38,7 +38,7 @@ from sandbox import (  # noqa: E402
     synthetic_sha256,
 )
 from sandbox.app import presigned_hours_left  # noqa: E402
-from support import free_port  # noqa: E402
+from support import ManualClock, free_port  # noqa: E402
 
 TOKEN = "sandbox-test-token"
 DRIVE_ID = "9121bf3a-60fe-4a31-ad59-ed32df610cc3"
@@ -47,19 +47,6 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-class FakeClock:
-    """Injectable clock: starts at real time, moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class PageParser(HTMLParser):
@@ -117,12 +104,12 @@ def schema_body(files: list[dict], source_id: str | None = "ep-42", drive: str =
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def server(clock: FakeClock):
+def server(clock: ManualClock):
     config = SandboxConfig(
         api_token=TOKEN, drive_id=DRIVE_ID, partner_import_url=PARTNER_IMPORT,
         render_seconds=5.0, fetch_timeout=10.0,
@@ -172,7 +159,7 @@ def post_schema(server: SandboxServer, body: dict, headers: dict | None = None) 
 # --------------------------------------------------------------------------- the round trip
 
 
-def test_round_trip_with_presigned_s3_file(server: SandboxServer, clock: FakeClock, s3) -> None:
+def test_round_trip_with_presigned_s3_file(server: SandboxServer, clock: ManualClock, s3) -> None:
     wav = make_wav(1.0, 440.0)
     presigned = upload(s3, "ep-42/host.wav", wav, "audio/wav", expires=48 * 3600)
 
@@ -431,7 +418,7 @@ def test_presigned_validity_parsing() -> None:
     assert presigned_hours_left(sigv2, now) == pytest.approx(2.0)
 
 
-def test_failed_files_and_unknown_or_expired_links(server: SandboxServer, clock: FakeClock) -> None:
+def test_failed_files_and_unknown_or_expired_links(server: SandboxServer, clock: ManualClock) -> None:
     missing = f"{server.url}/media/nope/audio.m4a"
     r = post_schema(server, schema_body([{"uri": missing, "name": "Gone"}]))
     page = requests.get(r.json()["url"], timeout=30)
@@ -606,7 +593,7 @@ def test_synthetic_share_streams_50mb_with_flat_memory(server: SandboxServer) ->
     assert bad.status_code == 400
 
 
-def test_synthetic_share_render_delay(server: SandboxServer, clock: FakeClock) -> None:
+def test_synthetic_share_render_delay(server: SandboxServer, clock: ManualClock) -> None:
     made = server.app.create_share(media_bytes=1000, render_seconds=30)
     url = f"{server.url}/media/{made['share_id']}/audio.m4a"
     assert requests.get(url, timeout=10).status_code == 404
