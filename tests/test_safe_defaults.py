@@ -424,6 +424,7 @@ PRODUCTION_ENV = {
     "TRUSTED_PROXY_COUNT": "1",
     "DESCRIPT_API_TOKEN": "descript-token-for-the-check",
     "DESCRIPT_PARTNER_DRIVE_ID": DRIVE,
+    "EID_JOBS_CALLBACK_BASE": "https://studio.example.com",
 }
 
 

@@ -81,3 +81,32 @@ def test_api_keys_and_webhook_secrets_are_redacted_wherever_they_appear():
 def test_redact_leaves_plain_text_alone():
     assert redact("nothing to see at https://share.descript.com/view/abc") == (
         "nothing to see at https://share.descript.com/view/abc")
+
+
+
+def jobs_check_ids() -> set[str]:
+    return {m.id for m in run_checks() if m.id and m.id.startswith("eid_jobs.")}
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({}, set()),
+        ({"EID_JOBS_CALLBACK_BASE": "https://studio.example.com"}, set()),
+        ({"EID_JOBS_CALLBACK_BASE": "http://127.0.0.1:8000"}, set()),  # the demo's own machine
+        ({"EID_JOBS_CALLBACK_BASE": "http://studio.example.com"}, {"eid_jobs.W001"}),
+        ({"EID_JOBS_CALLBACK_BASE": "https://studio.example.com/descript"}, {"eid_jobs.E001"}),
+        ({"EID_JOBS_CALLBACK_BASE": "studio.example.com"}, {"eid_jobs.E001"}),
+        ({"EID_JOBS_POLL_MIN_SECONDS": 1.0}, {"eid_jobs.W002"}),
+        ({"EID_JOBS_POLL_MIN_SECONDS": 0}, {"eid_jobs.E002"}),
+        ({"EID_JOBS_MAX_IN_FLIGHT": 0}, set()),  # a pause: auto-edits wait queued
+        ({"EID_JOBS_MAX_IN_FLIGHT": -1}, {"eid_jobs.E003"}),
+        ({"EID_JOBS_BATCH_IN_FLIGHT": 0}, {"eid_jobs.E003"}),
+        ({"EID_JOBS_RATE_PER_MINUTE": "lots"}, {"eid_jobs.E003"}),
+    ],
+)
+def test_auto_edit_settings_descript_would_refuse_are_reported(settings, changes, expected):
+    settings.DEBUG = False
+    for name, value in changes.items():
+        setattr(settings, name, value)
+    assert jobs_check_ids() == expected

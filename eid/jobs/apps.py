@@ -11,4 +11,4 @@ class JobsConfig(AppConfig):
 
     def ready(self) -> None:
         # Hears the way back's finished imports (an auto-edit copying home), in every process.
-        from . import homecoming  # noqa: F401
+        from . import checks, homecoming  # noqa: F401  (checks registers the system checks)
