@@ -61,14 +61,14 @@ def answers(*methods: str) -> Callable[[ViewFunc], ViewFunc]:
     return decorate
 
 
-def _throttled(request: HttpRequest, scope: str) -> HttpResponse | None:
-    """A plain-words 429 when this user has used up the scope's rate, else None."""
+def throttled(request: HttpRequest, scope: str, *, what: str = "sent a lot of requests to Descript"
+              ) -> HttpResponse | None:
+    """A plain-words 429 when this user has used up the scope's rate, else None (`what` they did)."""
     verdict = throttle.check(scope, request.user.pk)
     if verdict.allowed:
         return None
     page = error_page(request, 429, "Please slow down",
-                      "You have sent a lot of requests to Descript in a short time. "
-                      f"Please try again in {verdict.retry_after} seconds.")
+                      f"You have {what} in a short time. Please try again in {verdict.retry_after} seconds.")
     page["Retry-After"] = str(verdict.retry_after)
     return page
 
@@ -84,7 +84,7 @@ def _unreadable(*values: str) -> bool:
 def edit_in_descript(request: SignedInRequest, ref: str, option: str) -> HttpResponse:
     if _unreadable(ref, option):
         return error_page(request, 400, "This link cannot be used", "The address has characters we cannot read.")
-    if (refusal := _throttled(request, "click")) is not None:
+    if (refusal := throttled(request, "click")) is not None:
         return refusal
     content = get_adapter().get_content(request.user, ref, option)
     if content is None or not content.importable:
@@ -115,7 +115,7 @@ def landing(request: SignedInRequest) -> HttpResponse:
     raw_url, title_hint = source.get("url", ""), source.get("title", "")[:300]
     if _unreadable(raw_url, title_hint):
         return error_page(request, 400, "This link cannot be imported", "The link has characters we cannot read.")
-    if (refusal := _throttled(request, "landing")) is not None:
+    if (refusal := throttled(request, "landing")) is not None:
         return refusal
     try:
         link = returns.clean_share_url(raw_url)

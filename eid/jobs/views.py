@@ -15,9 +15,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
-from .. import throttle
 from ..content import MAX_REF_LENGTH, get_adapter
-from ..views import answers, error_page
+from ..views import answers, error_page, throttled
 from . import machine
 from .forms import AutoEditForm
 from .models import AutoEdit, AutoEditBatch
@@ -63,17 +62,6 @@ def _refused(request: HttpRequest, refusal: machine.AutoEditRefused) -> HttpResp
                       refusal.reason)
 
 
-def _throttled(request: SignedInRequest) -> HttpResponse | None:
-    verdict = throttle.check(THROTTLE_SCOPE, request.user.pk)
-    if verdict.allowed:
-        return None
-    page = error_page(request, 429, "Please slow down",
-                      "You have started a lot of automatic edits in a short time. "
-                      f"Please try again in {verdict.retry_after} seconds.")
-    page["Retry-After"] = str(verdict.retry_after)
-    return page
-
-
 def _own(request: SignedInRequest, auto_edit_id: Any) -> AutoEdit:
     return get_object_or_404(AutoEdit.objects.select_related("batch"), pk=auto_edit_id, user=request.user)
 
@@ -85,7 +73,7 @@ def start(request: SignedInRequest, ref: str) -> HttpResponse:
     """The recording page's form: one auto-edit of the signed-in user's own recording."""
     if "\x00" in ref or len(ref) > MAX_REF_LENGTH:
         raise Http404("No such recording")
-    if (slow_down := _throttled(request)) is not None:
+    if (slow_down := throttled(request, THROTTLE_SCOPE, what="started a lot of automatic edits")) is not None:
         return slow_down
     form = AutoEditForm(request.POST)
     if not form.is_valid():
