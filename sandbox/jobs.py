@@ -221,13 +221,21 @@ def find_composition(project: Project, ref: str) -> Composition | None:
 # --------------------------------------------------------------------------- submitting
 
 
-def submit_import(app: SandboxApp, request: Request) -> Response:
-    """POST /v1/jobs/import/project_media: 201 {job_id, drive_id, project_id, project_url, upload_urls?}"""
+def _submitted(app: SandboxApp, request: Request) -> dict[str, Any] | Response:
+    """A job submit's JSON body, or the 401/400 Descript answers before looking at it."""
     if not authorized(app, request):
         return json_error(401, UNAUTHORIZED)
     body = _body(request)
     if body is _BAD_JSON:
         return json_error(400, "Invalid request body")
+    return body
+
+
+def submit_import(app: SandboxApp, request: Request) -> Response:
+    """POST /v1/jobs/import/project_media: 201 {job_id, drive_id, project_id, project_url, upload_urls?}"""
+    body = _submitted(app, request)
+    if isinstance(body, Response):
+        return body
     problem = check_import(body)
     existing: set[str] = set()
     if problem is None and "project_id" in body:
@@ -284,11 +292,9 @@ def submit_import(app: SandboxApp, request: Request) -> Response:
 
 def submit_agent(app: SandboxApp, request: Request) -> Response:
     """POST /v1/jobs/agent: 201 {job_id, drive_id, project_id, project_url}"""
-    if not authorized(app, request):
-        return json_error(401, UNAUTHORIZED)
-    body = _body(request)
-    if body is _BAD_JSON:
-        return json_error(400, "Invalid request body")
+    body = _submitted(app, request)
+    if isinstance(body, Response):
+        return body
     problem = check_agent(body)
     if problem:
         return json_error(400, problem)
@@ -336,11 +342,9 @@ def submit_agent(app: SandboxApp, request: Request) -> Response:
 
 def submit_publish(app: SandboxApp, request: Request) -> Response:
     """POST /v1/jobs/publish: 201 {job_id, drive_id, project_id, project_url}"""
-    if not authorized(app, request):
-        return json_error(401, UNAUTHORIZED)
-    body = _body(request)
-    if body is _BAD_JSON:
-        return json_error(400, "Invalid request body")
+    body = _submitted(app, request)
+    if isinstance(body, Response):
+        return body
     problem = check_publish(body)
     if problem:
         return json_error(400, problem)
