@@ -38,6 +38,7 @@ from urllib3.exceptions import NewConnectionError
 
 from ..client import DescriptClient, DescriptError, _error_fields, parse_retry_after
 from ..logging import redact
+from ..waiting import hand_back_connections
 from .budget import RateBudget
 
 log = logging.getLogger(__name__)
@@ -744,6 +745,8 @@ class JobsClient:
             self.calls += 1
             sent_at = time.monotonic()
             error: JobsError
+            # Whoever waits here (a worker, a cancel in a web request) holds no pooled connection.
+            hand_back_connections()
             try:
                 response = self._http._send(method, path, body=body, params=query or None, timeout=timeout)
             except requests.exceptions.ReadTimeout:
